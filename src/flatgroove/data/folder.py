@@ -1,0 +1,92 @@
+"""Any folder of MIDI files as a dataset (for users who train on their own grooves), and the
+window builder that the Groove MIDI Dataset shares."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from tqdm import tqdm
+
+from flatgroove.data import cache
+from flatgroove.data.windows import WindowSet
+from flatgroove.midi import MidiError, read_drums, window_arrays
+
+log = logging.getLogger("flatgroove.data")
+
+MIDI_SUFFIXES = (".mid", ".midi", ".MID", ".MIDI")
+
+
+class DatasetError(ValueError):
+    """A dataset cannot be built; the message says why and where."""
+
+
+def build_windows(
+    entries: Iterable[tuple[Path, dict[str, str]]],
+    drum_map: str,
+    hop_bars: int = 1,
+    progress: bool = True,
+) -> WindowSet:
+    """Window every file; unreadable files are skipped with a warning, counted at the end."""
+    entries = list(entries)
+    parts, skipped = [], []
+    for path, meta in tqdm(entries, desc="reading MIDI", unit="file", disable=not progress or None, leave=False):
+        try:
+            part = read_drums(path, drum_map=drum_map)
+            feats, starts, tempos = window_arrays(part, hop_bars=hop_bars)
+        except MidiError as e:
+            log.warning("skipped %s", e)
+            skipped.append((str(path), str(e)))
+            continue
+        if len(feats):
+            parts.append((feats, starts, tempos, meta))
+    if skipped:
+        log.warning("skipped %d of %d files (see above)", len(skipped), len(entries))
+    return WindowSet.concat(parts, skipped)
+
+
+def midi_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix in MIDI_SUFFIXES and p.is_file())
+
+
+def load_folder(
+    root: str | Path,
+    drum_map: str = "gm",
+    hop_bars: int = 1,
+    use_cache: bool = True,
+    progress: bool = True,
+    val_fraction: float = 0.1,
+) -> WindowSet:
+    """Every MIDI file under `root`. Files are assigned to 'train' or 'validation' by a stable
+    hash of their relative path (`val_fraction` of them to validation), so a user's own folder
+    trains with a held-out set and never leaks windows of one file across splits."""
+    import zlib
+
+    root = Path(root)
+    if not root.exists():
+        raise DatasetError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
+    files = midi_files(root)
+    if not files:
+        raise DatasetError(f"{root}: no MIDI files (*.mid, *.midi) in this folder or below")
+    rel = [f.relative_to(root) for f in files]
+    settings = {"kind": "folder", "drum_map": drum_map, "hop_bars": hop_bars, "val": val_fraction}
+    key = cache.source_key([root / r for r in rel], settings) if use_cache else ""
+    if use_cache and (ws := cache.load(key)) is not None:
+        return ws
+
+    def split_of(r: Path) -> str:
+        return "validation" if (zlib.crc32(str(r).encode()) % 1000) < val_fraction * 1000 else "train"
+
+    entries = [
+        (root / r, {"file": str(r), "split": split_of(r), "drummer": "", "style": r.parent.name, "beat_type": ""})
+        for r in rel
+    ]
+    ws = build_windows(entries, drum_map, hop_bars, progress)
+    if len(ws) == 0:
+        raise DatasetError(f"{root}: none of {len(files)} MIDI files gave a 2-bar drum window")
+    if use_cache:
+        cache.save(key, ws)
+    return ws
