@@ -110,10 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s: %(message)s",
     )
-    if getattr(args, "path", "x") is None:
-        from flatgroove.data import default_root
+    # Dataset arguments left out mean the Groove MIDI Dataset at its default place.
+    for attr in ("path", "data"):
+        if hasattr(args, attr) and getattr(args, attr) is None:
+            from flatgroove.data import default_root
 
-        args.path = default_root()
+            setattr(args, attr, default_root())
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
@@ -121,10 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     from flatgroove.data.folder import DatasetError
     from flatgroove.groove import GrooveError
     from flatgroove.midi import MidiError
+    from flatgroove.model.checkpoint import CheckpointError
 
     try:
         return int(func(args) or 0)
-    except (UserError, MidiError, DatasetError, GrooveError, FileNotFoundError) as e:
+    except (UserError, MidiError, DatasetError, GrooveError, CheckpointError, FileNotFoundError) as e:
         print(f"flatgroove: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -51,7 +51,12 @@ class Groove:
 
     @staticmethod
     def _check(what: str, a: object, lo: float, hi: float) -> np.ndarray:
-        arr = np.asarray(a, dtype=np.float32)
+        try:
+            arr = np.asarray(a, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise GrooveError(
+                f"{what} must be a ({N_STEPS}, {N_DRUMS}) array of numbers, got {a!r:.60}"
+            ) from None
         if arr.shape != (N_STEPS, N_DRUMS):
             raise GrooveError(f"{what} must have shape ({N_STEPS}, {N_DRUMS}), got {arr.shape}")
         if not np.all(np.isfinite(arr)):
@@ -161,11 +166,11 @@ def stack_features(grooves: list[Groove]) -> np.ndarray:
 __all__ = [
     "BARS",
     "DRUMS",
-    "Groove",
-    "GrooveError",
     "N_DRUMS",
     "N_FEATURES",
     "N_STEPS",
     "STEPS_PER_BAR",
+    "Groove",
+    "GrooveError",
     "stack_features",
 ]

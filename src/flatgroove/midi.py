@@ -7,6 +7,7 @@ ticks-per-beat fold away; positions are then tempo-independent.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +61,7 @@ def _load_score(path: str | os.PathLike):
         raise MidiError(f"{p}: is a folder, not a MIDI file")
     try:
         return symusic.Score(str(p), ttype="quarter")
-    except Exception as e:  # symusic raises plain RuntimeError/ValueError on bad data
+    except Exception as e:  # noqa: BLE001 - symusic raises plain RuntimeError/ValueError
         raise MidiError(f"{p}: not a readable MIDI file ({e})") from None
 
 
@@ -71,6 +72,20 @@ def check_four_four(score, path: str) -> None:
                 f"{path}: time signature {ts.numerator}/{ts.denominator} at quarter {ts.time:g}; "
                 "flatgroove reads 4/4 only"
             )
+
+
+_LUTS: dict[str, np.ndarray] = {}
+
+
+def _lut(drum_map: str) -> np.ndarray:
+    """pitch (0..127) -> drum class, -1 where the map has no class."""
+    lut = _LUTS.get(drum_map)
+    if lut is None:
+        lut = np.full(128, -1, np.int64)
+        for p, c in pitch_map(drum_map).items():
+            lut[p] = c
+        _LUTS[drum_map] = lut
+    return lut
 
 
 def read_drums(path: str | os.PathLike, drum_map: str = "gm", require_4_4: bool = True) -> DrumPart:
@@ -101,19 +116,18 @@ def read_drums(path: str | os.PathLike, drum_map: str = "gm", require_4_4: bool 
             )
     for t in tracks:
         if t not in drum_tracks:
-            ignored[f"non-drum track {t.name or '(unnamed)'!r}"] = len(t.notes)
-    pm = pitch_map(drum_map)
-    lut = np.full(128, -1, np.int64)
-    for p, c in pm.items():
-        lut[p] = c
+            what = f"non-drum track {t.name or '(unnamed)'!r}"
+            ignored[what] = ignored.get(what, 0) + len(t.notes)
+    lut = _lut(drum_map)
     steps, drums, vels = [], [], []
     for t in drum_tracks:
         a = t.notes.numpy()
         cls = lut[np.clip(a["pitch"].astype(np.int64), 0, 127)]
         keep = cls >= 0
-        if (~keep).any():
-            for p in np.unique(a["pitch"][~keep]):
-                ignored[f"unmapped pitch {int(p)}"] = int((a["pitch"][~keep] == p).sum())
+        if not keep.all():
+            for p, c in zip(*np.unique(a["pitch"][~keep], return_counts=True)):
+                what = f"unmapped pitch {int(p)}"
+                ignored[what] = ignored.get(what, 0) + int(c)
         zero = a["velocity"] == 0
         keep &= ~zero
         steps.append(a["time"][keep].astype(np.float64) * 4.0)
@@ -136,6 +150,20 @@ def read_drums(path: str | os.PathLike, drum_map: str = "gm", require_4_4: bool 
     )
 
 
+def _tempos_at(part: DrumPart, steps: np.ndarray) -> np.ndarray:
+    """The tempo in force at each step (as `DrumPart.tempo_at_step`), clipped to 20-400 BPM."""
+    bpm = np.full(len(steps), part.tempo, np.float64)
+    if part.tempo_at and len(steps):
+        at = np.array([s for s, _ in part.tempo_at], np.float64)
+        q = np.array([b for _, b in part.tempo_at], np.float64)
+        o = np.argsort(at, kind="stable")
+        at, q = at[o], q[o]
+        # The last change at or before each step.
+        j = np.searchsorted(at, np.asarray(steps, np.float64) + 1e-9, side="right") - 1
+        bpm = np.where(j >= 0, q[np.maximum(j, 0)], bpm)
+    return np.clip(bpm.astype(np.float32), 20.0, 400.0)
+
+
 def _quantise(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     grid = np.floor(steps + 0.5)  # round half up, so the offset lies in [-0.5, 0.5)
     return grid.astype(np.int64), (steps - grid).astype(np.float32)
@@ -155,23 +183,39 @@ def window_arrays(
         raise ValueError("hop_bars must be >= 1")
     grid, off = _quantise(part.steps)
     starts = np.arange(0, max(part.n_bars - bars + 1, 0), hop_bars)
-    feats = np.zeros((len(starts), N_STEPS, 3 * N_DRUMS), np.float32)
-    if len(starts):
-        # Each note lands in every window that covers its step.
-        order = np.argsort(part.velocities, kind="stable")  # loudest written last
-        g, d, v, o = grid[order], part.drums[order], part.velocities[order], off[order]
-        for w, start in enumerate(starts):
-            s0 = start * STEPS_PER_BAR
-            m = (g >= s0) & (g < s0 + N_STEPS)
-            st, dr = g[m] - s0, d[m]
-            feats[w, st, dr] = 1.0
-            feats[w, st, N_DRUMS + dr] = v[m]
-            feats[w, st, 2 * N_DRUMS + dr] = o[m]
-    tempos = np.array([part.tempo_at_step(s * STEPS_PER_BAR) for s in starts], np.float32)
-    tempos = np.clip(tempos, 20.0, 400.0)
-    if drop_empty and len(starts):
-        keep = feats[:, :, :N_DRUMS].reshape(len(starts), -1).any(axis=1)
-        feats, starts, tempos = feats[keep], starts[keep], tempos[keep]
+    n = len(starts)
+    feats = np.zeros((n, N_STEPS, 3 * N_DRUMS), np.float32)
+    if n and len(grid):
+        # Each note lands in every window that covers its step: the window starting k bars
+        # before the note's bar, for k < bars, when that start is on the hop grid.
+        bar = grid // STEPS_PER_BAR
+        ws, sts, idx = [], [], []
+        for k in range(bars):
+            sb = bar - k
+            ok = (sb >= 0) & (sb % hop_bars == 0) & (sb // hop_bars < n)
+            ws.append(sb[ok] // hop_bars)
+            sts.append(grid[ok] - sb[ok] * STEPS_PER_BAR)
+            idx.append(np.nonzero(ok)[0])
+        w, st, i = np.concatenate(ws), np.concatenate(sts), np.concatenate(idx)
+        dr = part.drums[i]
+        # Two hits of one class in one step: the louder wins (ties: the later note). Sort by
+        # cell, then velocity, then note order, and keep the last entry of every cell.
+        cell = (w * N_STEPS + st) * N_DRUMS + dr
+        order = np.lexsort((i, part.velocities[i], cell))
+        cell, w, st, dr, i = cell[order], w[order], st[order], dr[order], i[order]
+        last = np.ones(len(cell), bool)
+        last[:-1] = cell[1:] != cell[:-1]
+        w, st, dr, i = w[last], st[last], dr[last], i[last]
+        feats[w, st, dr] = 1.0
+        feats[w, st, N_DRUMS + dr] = part.velocities[i]
+        feats[w, st, 2 * N_DRUMS + dr] = off[i]
+    else:
+        w = np.zeros(0, np.int64)
+    tempos = _tempos_at(part, starts * STEPS_PER_BAR)
+    if drop_empty and n:
+        keep = np.bincount(w, minlength=n) > 0  # windows with at least one hit
+        if not keep.all():
+            feats, starts, tempos = feats[keep], starts[keep], tempos[keep]
     return feats, starts, tempos
 
 
@@ -212,6 +256,16 @@ def read_groove(path: str | os.PathLike, bar: int = 0, drum_map: str = "gm") -> 
     raise MidiError(f"{path}: has {part.n_bars} bars of drums; cannot take 2 bars from bar {bar + 1}")
 
 
+def _tick(cell: int, offset: float, tick_per_step: float) -> int:
+    """The tick of a hit in step `cell` with `offset`, rounded so that reading the file back
+    quantises it into the same step (an offset near +0.5 must not round into the next one).
+    Hits cannot go before the start of the file."""
+    tick = round((cell + offset) * tick_per_step)
+    first = math.ceil((cell - 0.5) * tick_per_step)  # first tick that quantises into `cell`
+    last = math.ceil((cell + 0.5) * tick_per_step) - 1  # last one
+    return max(0, min(max(tick, first), last))
+
+
 def write_midi(
     grooves: Groove | list[Groove] | list[list[Groove]],
     path: str | os.PathLike,
@@ -239,7 +293,7 @@ def write_midi(
     score.tempos.append(symusic.Tempo(0, bpm))
     score.time_signatures.append(symusic.TimeSignature(0, 4, 4))
     tick_per_step = tpq / 4.0
-    dur = max(1, int(round(note_steps * tick_per_step)))
+    dur = max(1, round(note_steps * tick_per_step))
     for i, part in enumerate(parts):
         name = track_names[i] if track_names and i < len(track_names) else "Drums"
         track = symusic.Track(name, 0, True)
@@ -247,8 +301,10 @@ def write_midi(
             if g is None:
                 continue
             base = k * N_STEPS
-            for t, drum, vel in g.notes():
-                tick = max(0, int(round((base + t) * tick_per_step)))
+            for step, drum in zip(*np.nonzero(g.hits)):
+                cell = base + int(step)
+                tick = _tick(cell, float(g.offsets[step, drum]), tick_per_step)
+                vel = int(np.clip(round(float(g.velocities[step, drum]) * 127), 1, 127))
                 track.notes.append(symusic.Note(tick, dur, OUTPUT_PITCHES[drum], vel))
         track.notes.sort()
         score.tracks.append(track)

@@ -49,7 +49,7 @@ def load(key: str) -> WindowSet | None:
                 {c: z[f"meta_{c}"] for c in META_COLUMNS},
                 skipped,  # type: ignore[arg-type]
             )
-    except Exception:
+    except Exception:  # noqa: BLE001
         # A damaged cache is rebuilt, never trusted.
         return None
 

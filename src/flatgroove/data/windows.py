@@ -53,6 +53,8 @@ class WindowSet:
         if style is not None:
             primary = np.array([s.split("/")[0].split("-")[0] for s in self.meta["style"]])
             mask &= (primary == style) | (self.meta["style"] == style)
+        if mask.all():
+            return self  # nothing filtered out: no need to copy the arrays
         return self.subset(mask)
 
     def groove(self, i: int) -> Groove:

@@ -1,0 +1,133 @@
+"""Riemannian geometry of the decoder: Jacobians, the pull-back metric G(z) = J(z)ᵀJ(z), and
+the flatness loss (Chen et al. 2020; DESIGN §4).
+
+`nn.LSTM` on CPU has no fast forward-mode AD, so J·u products come from one of:
+  * "fd"   central difference [f(z+εu) - f(z-εu)] / 2ε, batched: two plain forwards;
+  * "dbl"  exact J·u by double backward (the vjp of a vjp), works through the LSTM;
+  * "jvp"  torch.func.jvp with oneDNN off: exact, but slow on CPU (kept for checks).
+benchmarks/bench_train.py measures their cost; "fd" is the training default.
+The exact Jacobian (`jacobian`) is for evaluation and tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+Decoder = Callable[[torch.Tensor], torch.Tensor]  # z (n, d) -> y (n, D)
+ESTIMATORS = ("fd", "dbl", "jvp")
+
+
+def jvp(f: Decoder, z: torch.Tensor, u: torch.Tensor, method: str = "fd", eps: float = 1e-2,
+        create_graph: bool = True) -> torch.Tensor:
+    """J(z)·u for every row, (n, D). Differentiable in the decoder's parameters."""
+    if method == "fd":
+        # One batched call for both sides keeps the LSTM at one big matmul per step.
+        n = z.shape[0]
+        y = f(torch.cat([z + eps * u, z - eps * u]))
+        return (y[:n] - y[n:]) / (2 * eps)
+    if method == "dbl":
+        zz = z if z.requires_grad else z.detach().requires_grad_(True)
+        with torch.enable_grad():
+            y = f(zz)
+            w = torch.zeros_like(y, requires_grad=True)
+            (g,) = torch.autograd.grad(y, zz, w, create_graph=True)
+            (ju,) = torch.autograd.grad(g, w, u, create_graph=create_graph)
+        return ju
+    if method == "jvp":
+        with torch.backends.mkldnn.flags(enabled=False):
+            return torch.func.jvp(f, (z,), (u,))[1]
+    raise ValueError(f"unknown Jacobian estimator {method!r}; choose one of {ESTIMATORS}")
+
+
+def jacobian(f: Decoder, z: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    """Exact J(z), (n, D, d), by d double-backward passes per chunk of points."""
+    out = []
+    d = z.shape[1]
+    for s in range(0, z.shape[0], chunk):
+        zc = z[s : s + chunk].detach().requires_grad_(True)
+        with torch.enable_grad():
+            y = f(zc)
+            w = torch.zeros_like(y, requires_grad=True)
+            (g,) = torch.autograd.grad(y, zc, w, create_graph=True)
+            cols = []
+            for k in range(d):
+                e = torch.zeros_like(zc)
+                e[:, k] = 1.0
+                (c,) = torch.autograd.grad(g, w, e, retain_graph=k < d - 1)
+                cols.append(c)
+        out.append(torch.stack(cols, dim=-1).detach())
+    return torch.cat(out)
+
+
+def metric(f: Decoder, z: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    """Exact pull-back metric G(z) = JᵀJ, (n, d, d)."""
+    j = jacobian(f, z, chunk)
+    return j.transpose(1, 2) @ j
+
+
+def probes(shape: tuple[int, ...], generator: torch.Generator | None = None,
+           device: torch.device | str = "cpu") -> torch.Tensor:
+    """Rademacher probes: isotropic (E[uuᵀ] = I) with lower variance than Gaussians."""
+    r = torch.randint(0, 2, shape, generator=generator, device=device)
+    return r.to(torch.float32) * 2 - 1
+
+
+def flatness_terms(f: Decoder, z: torch.Tensor, n_probes: int = 2, method: str = "fd",
+                   eps: float = 1e-2, generator: torch.Generator | None = None,
+                   c2: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Unbiased random-probe estimates at each z (n, d) of
+
+        tr G             = E ‖Ju‖²
+        ‖G - c²I‖²_F     = E[((Ju)·(Jv) - c² u·v)²],  u, v independent,
+
+    averaged over all ordered pairs of `n_probes` probes (a U-statistic, still unbiased).
+    c² defaults to the batch mean of tr(G)/d, held constant (stop-gradient).
+    Returns per-point `trace`, `frob` and the normalised `loss` = mean ‖G/c² - I‖²_F / d.
+    """
+    if n_probes < 2:
+        raise ValueError("n_probes must be >= 2 (the Frobenius estimate needs two independent probes)")
+    n, d = z.shape
+    u = probes((n_probes, n, d), generator, z.device)
+    ju = jvp(f, z.repeat(n_probes, 1), u.reshape(-1, d), method, eps).view(n_probes, n, -1)
+    trace = (ju**2).sum(-1).mean(0)  # (n,)
+    if c2 is None:
+        c2 = (trace.mean() / d).detach()
+    dots = torch.einsum("kni,lni->kln", ju, ju)  # (Ju_k)·(Ju_l)
+    udots = torch.einsum("kni,lni->kln", u, u)
+    off = ~torch.eye(n_probes, dtype=torch.bool, device=z.device)
+    sq = (dots - c2 * udots) ** 2  # (k, l, n)
+    frob = sq[off].mean(0)  # (n,)
+    # Dividing by c⁴ makes the loss blind to the decoder's overall scale, so it cannot be
+    # lowered by shrinking the output, and its weight means the same for any data.
+    loss = frob.mean() / (c2**2 + 1e-12) / d
+    return {"trace": trace, "frob": frob, "c2": c2, "loss": loss}
+
+
+def exact_flatness(G: torch.Tensor, c2: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Exact counterparts of `flatness_terms` from metrics G (n, d, d)."""
+    d = G.shape[-1]
+    trace = G.diagonal(dim1=-2, dim2=-1).sum(-1)
+    if c2 is None:
+        c2 = trace.mean() / d
+    eye = torch.eye(d, dtype=G.dtype, device=G.device)
+    frob = ((G - c2 * eye) ** 2).sum((-2, -1))
+    return {"trace": trace, "frob": frob, "c2": c2, "loss": frob.mean() / c2**2 / d}
+
+
+def mixup(z: torch.Tensor, n: int, eta: float = 0.2, generator: torch.Generator | None = None
+          ) -> torch.Tensor:
+    """n latent mixups (1-α) z_i + α z_j of random pairs, α ~ U(-η, 1+η): points between and a
+    little beyond the data, where interpolation paths run."""
+    b = z.shape[0]
+    i = torch.randint(0, b, (n,), generator=generator, device=z.device)
+    j = torch.randint(0, b, (n,), generator=generator, device=z.device)
+    a = (torch.rand(n, 1, generator=generator, device=z.device) * (1 + 2 * eta) - eta)
+    return (1 - a) * z[i] + a * z[j]
+
+
+def magnification(G: torch.Tensor) -> torch.Tensor:
+    """√det G per point, computed from log-eigenvalues for stability."""
+    ev = torch.linalg.eigvalsh(G).clamp_min(1e-30)
+    return torch.exp(0.5 * ev.log().sum(-1))

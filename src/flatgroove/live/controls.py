@@ -1,0 +1,408 @@
+"""Control: the TOML mapping of knobs, pedals and pads; the target bank; simulation scripts.
+
+`ControlMap.load(path)` reads a controls file over the shipped defaults
+(`default_controls.toml`, every key documented there). `ControlMap.actions(msg)` turns a MIDI
+message into engine actions. `Script.load(path)` reads a simulation script: `[[change]]`
+tables, each with a `bar` and one control.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import mido
+import numpy as np
+
+from flatgroove.cli import UserError
+from flatgroove.groove import Groove
+
+MODES = ("answer", "accompany", "morph")
+
+
+class ControlError(UserError, ValueError):
+    """A controls file or script is wrong; the message names the file, key and reason."""
+
+
+def _user_error(msg: str) -> ControlError:
+    return ControlError(msg)
+
+
+def default_controls_text() -> str:
+    return resources.files("flatgroove.live").joinpath("default_controls.toml").read_text()
+
+
+def _merge(base: dict, over: dict, where: str, path: str = "") -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        key = f"{path}{k}"
+        if k not in base:
+            raise _user_error(f"{where}: unknown key {key!r} (known: {', '.join(sorted(base))})")
+        if isinstance(base[k], dict):
+            if not isinstance(v, dict):
+                raise _user_error(f"{where}: [{key}] must be a table")
+            out[k] = _merge(base[k], v, where, key + ".")
+        else:
+            out[k] = v
+    return out
+
+
+def _int(d: dict, key: str, lo: int, hi: int, where: str, allow_off: bool = False) -> int:
+    v = d[key]
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _user_error(f"{where}: {key} must be an integer, got {v!r}")
+    if allow_off and v == -1:
+        return -1
+    if not lo <= v <= hi:
+        raise _user_error(f"{where}: {key} must be in {lo}..{hi}{' or -1' if allow_off else ''}, got {v}")
+    return v
+
+
+def _float(d: dict, key: str, lo: float, hi: float, where: str) -> float:
+    v = d[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise _user_error(f"{where}: {key} must be a number, got {v!r}")
+    if not lo <= v <= hi:
+        raise _user_error(f"{where}: {key} must be in {lo:g}..{hi:g}, got {v}")
+    return float(v)
+
+
+def _notes(d: dict, key: str, where: str) -> list[int]:
+    v = d[key]
+    if not isinstance(v, list) or not all(isinstance(x, int) and 0 <= x <= 127 for x in v):
+        raise _user_error(f"{where}: {key} must be a list of numbers 0..127, got {v!r}")
+    return list(v)
+
+
+@dataclass
+class ControlMap:
+    """What every control does. Channels are zero-based here (None = any channel)."""
+
+    mode: str = "accompany"
+    a: float = 0.5
+    morph_bars: int = 8
+    temperature: float = 1.0
+    seed: int = 0
+    drum_map: str = "gm"
+    drum_channel: int | None = 9
+    out_channel: int = 9
+    note_length: float = 0.125
+    decode_lead: float = 2.0
+    clock_timeout: float = 2.0
+    control_channel: int | None = 0
+    blend_ccs: list[int] = field(default_factory=lambda: [1, 4])
+    blend_invert: bool = False
+    bank: list[str] = field(default_factory=lambda: ["rock", "funk", "disco", "hiphop"])
+    target_notes: list[int] = field(default_factory=lambda: [36, 37, 38, 39])
+    program_change: bool = True
+    next_note: int = 40
+    prev_note: int = 41
+    capture_note: int = 42
+    sample_note: int = 43
+    temperature_cc: int = 2
+    mode_notes: dict[int, str] = field(default_factory=lambda: {44: "answer", 45: "accompany", 46: "morph"})
+    mode_cc: int = -1
+    hold_note: int = 47
+    source: str = "defaults"
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> ControlMap:
+        """The defaults, overridden by the TOML file at `path` (if given)."""
+        base = tomllib.loads(default_controls_text())
+        if path is None:
+            return cls.from_dict(base, "default controls")
+        p = Path(path)
+        if not p.is_file():
+            raise _user_error(f"{p}: no such controls file")
+        try:
+            user = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise _user_error(f"{p}: not valid TOML ({e})") from None
+        return cls.from_dict(_merge(base, user, str(p)), str(p))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "controls") -> ControlMap:
+        s, ch, bl, tg, md, tr = (d[k] for k in ("session", "channels", "blend", "targets",
+                                                 "modes", "transport"))
+        if s["mode"] not in MODES:
+            raise _user_error(f"{where}: session.mode must be one of {MODES}, got {s['mode']!r}")
+        if s["drum_map"] not in ("gm", "td11"):
+            raise _user_error(f"{where}: session.drum_map must be 'gm' or 'td11'")
+        drum_ch = _int(s, "drum_channel", 0, 16, where)
+        ctl_ch = _int(ch, "control", 0, 16, where)
+        bank = tg["bank"]
+        if not isinstance(bank, list) or not all(isinstance(x, str) for x in bank):
+            raise _user_error(f"{where}: targets.bank must be a list of names or paths")
+        if not isinstance(bl["invert"], bool) or not isinstance(tg["program_change"], bool):
+            raise _user_error(f"{where}: blend.invert and targets.program_change are true/false")
+        modes = {}
+        for m in MODES:
+            n = _int(md, f"{m}_note", 0, 127, where, allow_off=True)
+            if n >= 0:
+                modes[n] = m
+        return cls(
+            mode=s["mode"],
+            a=_float(s, "a", 0.0, 1.0, where),
+            morph_bars=_int(s, "morph_bars", 1, 1024, where),
+            temperature=_float(s, "temperature", 0.0, 10.0, where),
+            seed=_int(s, "seed", 0, 2**32 - 1, where),
+            drum_map=s["drum_map"],
+            drum_channel=None if drum_ch == 0 else drum_ch - 1,
+            out_channel=_int(s, "out_channel", 1, 16, where) - 1,
+            note_length=_float(s, "note_length", 0.01, 4.0, where),
+            decode_lead=_float(s, "decode_lead", 0.5, 8.0, where),
+            clock_timeout=_float(s, "clock_timeout", 0.5, 16.0, where),
+            control_channel=None if ctl_ch == 0 else ctl_ch - 1,
+            blend_ccs=_notes(bl, "cc", where),
+            blend_invert=bl["invert"],
+            bank=list(bank),
+            target_notes=_notes(tg, "notes", where),
+            program_change=tg["program_change"],
+            next_note=_int(tg, "next_note", 0, 127, where, allow_off=True),
+            prev_note=_int(tg, "prev_note", 0, 127, where, allow_off=True),
+            capture_note=_int(tg, "capture_note", 0, 127, where, allow_off=True),
+            sample_note=_int(tg, "sample_note", 0, 127, where, allow_off=True),
+            temperature_cc=_int(tg, "temperature_cc", 0, 127, where, allow_off=True),
+            mode_notes=modes,
+            mode_cc=_int(md, "cc", 0, 127, where, allow_off=True),
+            hold_note=_int(tr, "hold_note", 0, 127, where, allow_off=True),
+            source=where,
+        )
+
+    # -- messages -> actions ------------------------------------------------------------------
+    def is_control_channel(self, channel: int) -> bool:
+        return self.control_channel is None or channel == self.control_channel
+
+    def actions(self, msg: mido.Message) -> list[tuple[str, Any]]:
+        """The engine actions a message asks for ([] if it is not a control).
+
+        Actions: ("a", x), ("temperature", x), ("target", slot), ("step", +-1), ("capture",),
+        ("sample",), ("mode", name), ("hold",)."""
+        if not hasattr(msg, "channel") or not self.is_control_channel(msg.channel):
+            return []
+        if msg.type == "control_change":
+            out: list[tuple[str, Any]] = []
+            if msg.control in self.blend_ccs:
+                x = msg.value / 127.0
+                out.append(("a", 1.0 - x if self.blend_invert else x))
+            if msg.control == self.temperature_cc:
+                out.append(("temperature", 2.0 * msg.value / 127.0))
+            if msg.control == self.mode_cc:
+                out.append(("mode", MODES[min(msg.value * 3 // 128, 2)]))
+            return out
+        if msg.type == "program_change" and self.program_change:
+            return [("target", msg.program)]
+        if msg.type == "note_on" and msg.velocity > 0:
+            n = msg.note
+            if n in self.target_notes:
+                return [("target", self.target_notes.index(n))]
+            if n in self.mode_notes:
+                return [("mode", self.mode_notes[n])]
+            for note, act in ((self.next_note, ("step", 1)), (self.prev_note, ("step", -1)),
+                              (self.capture_note, ("capture",)), (self.sample_note, ("sample",)),
+                              (self.hold_note, ("hold",))):
+                if n == note:
+                    return [act]
+        return []
+
+    def claims(self, msg: mido.Message) -> bool:
+        """True for notes that are controls (note-offs of control pads included), so that
+        they are not also recorded as drums when control and drums share a channel."""
+        if msg.type not in ("note_on", "note_off") or not self.is_control_channel(msg.channel):
+            return False
+        ctl = {*self.target_notes, *self.mode_notes, self.next_note, self.prev_note,
+               self.capture_note, self.sample_note, self.hold_note}
+        return msg.note in ctl
+
+
+# -- the target bank -------------------------------------------------------------------------------
+@dataclass
+class Target:
+    """A target: a groove (encoded by the worker, cached) or a latent point (sampled)."""
+
+    name: str
+    groove: Groove | None = None
+    z: np.ndarray | None = None
+
+    @property
+    def key(self) -> str:
+        return f"target:{self.name}"
+
+
+def load_target(spec: str, drum_map: str = "gm") -> Target:
+    """A bank entry: a built-in groove name or a MIDI file path (its first 2 bars)."""
+    if spec.lower().endswith((".mid", ".midi")) or os.sep in spec or Path(spec).exists():
+        from flatgroove.midi import read_groove
+
+        g = read_groove(spec, drum_map=drum_map)
+        return Target(Path(spec).stem, groove=g)
+    try:
+        from flatgroove.presets import builtin
+    except ImportError:
+        raise _user_error(f"target {spec!r}: built-in grooves are not available") from None
+    try:
+        g = builtin(spec)
+    except ValueError as e:
+        raise _user_error(f"target {spec!r}: {e}") from None
+    return Target(spec, groove=g)
+
+
+def load_bank(specs: list[str], drum_map: str = "gm") -> tuple[list[Target], list[str]]:
+    """Load what can be loaded; returns (targets, problems) so a jam still starts when one
+    file is missing."""
+    out, problems = [], []
+    for s in specs:
+        try:
+            out.append(load_target(s, drum_map))
+        except Exception as e:  # noqa: BLE001 - report and go on without that slot
+            problems.append(str(e))
+    return out, problems
+
+
+# -- simulation scripts ------------------------------------------------------------------------------
+_CONTROL_KEYS = {
+    "cc": ("cc", "value", "channel"),
+    "note": ("note", "velocity", "channel"),
+    "program": ("program", "channel"),
+    "mode": ("mode",),
+    "target": ("target",),
+    "a": ("a",),
+    "bpm": ("bpm",),
+    "capture": ("capture",),
+    "sample": ("sample",),
+    "temperature": ("temperature",),
+    "morph_bars": ("morph_bars",),
+    "hold": ("hold",),
+}
+_SETTINGS = {"bars", "bpm", "mode", "a", "target", "seed", "temperature", "morph_bars",
+             "decode_latency", "drum_map"}
+
+
+@dataclass
+class Change:
+    """One scripted control change. `bar` is 1-based. Without `beat` the change is made just
+    before the engine plans that bar, so bar `bar` already follows it; with `beat` (1-based,
+    may be fractional) it happens exactly there, e.g. a tempo change in the middle of a bar."""
+
+    bar: int
+    kind: str
+    values: dict[str, Any]
+    beat: float | None = None
+
+    def describe(self) -> str:
+        if self.kind == "cc":
+            return f"CC {self.values['cc']} = {self.values['value']}"
+        if self.kind == "note":
+            return f"note {self.values['note']}"
+        if self.kind == "program":
+            return f"program {self.values['program']}"
+        return f"{self.kind} = {self.values[self.kind]}"
+
+
+@dataclass
+class Script:
+    changes: list[Change] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    source: str = "script"
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Script:
+        p = Path(path)
+        if not p.is_file():
+            raise _user_error(f"{p}: no such script file")
+        try:
+            d = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise _user_error(f"{p}: not valid TOML ({e})") from None
+        return cls.from_dict(d, str(p))
+
+    @classmethod
+    def from_text(cls, text: str, where: str = "script") -> Script:
+        return cls.from_dict(tomllib.loads(text), where)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "script") -> Script:
+        settings = {k: v for k, v in d.items() if k != "change"}
+        bad = set(settings) - _SETTINGS
+        if bad:
+            raise _user_error(f"{where}: unknown setting(s) {sorted(bad)}; known: "
+                              f"{sorted(_SETTINGS)} and [[change]] tables")
+        if "mode" in settings and settings["mode"] not in MODES:
+            raise _user_error(f"{where}: mode must be one of {MODES}")
+        raw = d.get("change", [])
+        if not isinstance(raw, list):
+            raise _user_error(f"{where}: 'change' must be a list of [[change]] tables")
+        changes = [cls._change(c, i, where) for i, c in enumerate(raw)]
+        changes.sort(key=lambda c: (c.bar, c.beat if c.beat is not None else -1.0))
+        return cls(changes, settings, where)
+
+    @staticmethod
+    def _change(c: Any, i: int, where: str) -> Change:
+        w = f"{where}: change {i + 1}"
+        if not isinstance(c, dict):
+            raise _user_error(f"{w}: must be a table")
+        bar = c.get("bar")
+        if isinstance(bar, bool) or not isinstance(bar, int) or bar < 1:
+            raise _user_error(f"{w}: needs bar = N (an integer >= 1, the first bar is 1)")
+        beat = c.get("beat")
+        if beat is not None and (isinstance(beat, bool) or not isinstance(beat, (int, float))
+                                 or not 1 <= beat < 5):
+            raise _user_error(f"{w}: beat must be a number in [1, 5)")
+        kinds = [k for k in _CONTROL_KEYS if k in c]
+        if len(kinds) != 1:
+            raise _user_error(f"{w}: needs exactly one control of {sorted(_CONTROL_KEYS)}, "
+                              f"got {kinds or 'none'}")
+        kind = kinds[0]
+        allowed = {"bar", "beat", *_CONTROL_KEYS[kind]}
+        extra = set(c) - allowed
+        if extra:
+            raise _user_error(f"{w}: {sorted(extra)} do not go with {kind!r}")
+        v = {k: c[k] for k in _CONTROL_KEYS[kind] if k in c}
+        if kind == "cc":
+            if "value" not in v:
+                raise _user_error(f"{w}: cc needs a value")
+            _int(v, "cc", 0, 127, w)
+            _int(v, "value", 0, 127, w)
+        if kind == "note":
+            _int(v, "note", 0, 127, w)
+            v.setdefault("velocity", 100)
+            _int(v, "velocity", 1, 127, w)
+        if kind == "program":
+            _int(v, "program", 0, 127, w)
+        if "channel" in v:
+            _int(v, "channel", 1, 16, w)
+        if kind == "mode" and v["mode"] not in MODES:
+            raise _user_error(f"{w}: mode must be one of {MODES}, got {v['mode']!r}")
+        if kind == "a":
+            _float(v, "a", 0.0, 1.0, w)
+        if kind == "bpm":
+            _float(v, "bpm", 20.0, 400.0, w)
+        if kind == "temperature":
+            _float(v, "temperature", 0.0, 10.0, w)
+        if kind == "morph_bars":
+            _int(v, "morph_bars", 1, 1024, w)
+        if kind == "target" and not isinstance(v["target"], (str, int)):
+            raise _user_error(f"{w}: target must be a bank name, slot number or built-in name")
+        return Change(bar, kind, v, None if beat is None else float(beat))
+
+    @property
+    def last_bar(self) -> int:
+        return max((c.bar for c in self.changes), default=0)
+
+
+__all__ = [
+    "MODES",
+    "Change",
+    "ControlError",
+    "ControlMap",
+    "Script",
+    "Target",
+    "default_controls_text",
+    "load_bank",
+    "load_target",
+]

@@ -1,0 +1,101 @@
+"""Checkpoints: weights, full config, κ, data settings and a format version in one file,
+written atomically and read with `weights_only=True` (no pickled code runs on load)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from flatgroove.model.config import ModelConfig
+from flatgroove.model.vae import GrooveVAE
+
+FORMAT = "flatgroove-checkpoint"
+FORMAT_VERSION = 1
+SHIPPED = {"flat": "flat.pt", "vae": "vae.pt"}
+
+
+class CheckpointError(ValueError):
+    """A file is not a usable flatgroove checkpoint; the message says why."""
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write atomically: a crash mid-write leaves the previous file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"format": FORMAT, "version": FORMAT_VERSION, **payload}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (path / name).exists():
+                return read_checkpoint(path / name)
+        raise CheckpointError(f"{path}: a folder without best.pt or last.pt")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e)[:120]})") from None
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a flatgroove checkpoint")
+    if ck.get("version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {ck.get('version')}, this flatgroove reads {FORMAT_VERSION}"
+        )
+    for key in ("model_config", "state_dict"):
+        if key not in ck:
+            raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
+    return ck
+
+
+def model_from_checkpoint(ck: dict[str, Any], path: str = "checkpoint") -> GrooveVAE:
+    try:
+        cfg = ModelConfig.from_dict(ck["model_config"])
+        model = GrooveVAE(cfg)
+        state = {k: v.float() if v.is_floating_point() else v for k, v in ck["state_dict"].items()}
+        model.load_state_dict(state)
+    except (ValueError, RuntimeError, TypeError) as e:
+        raise CheckpointError(f"{path}: weights do not fit the model ({str(e)[:200]})") from None
+    model.eval()
+    model.checkpoint_info = {k: ck.get(k) for k in ("kappa", "data", "metrics", "train_config", "name")}
+    return model
+
+
+def shipped_path(name: str) -> Path:
+    return Path(__file__).resolve().parent.parent / "presets" / SHIPPED[name]
+
+
+def load_model(path: str | os.PathLike | None = None, device: str = "cpu") -> GrooveVAE:
+    """A ready model in eval mode. `path` may be a checkpoint file, a run folder, or the name
+    of a shipped model ('flat', 'vae'); None loads the shipped flat model."""
+    if path is None:
+        path = "flat"
+    if str(path) in SHIPPED:
+        p = shipped_path(str(path))
+        if not p.exists():
+            raise CheckpointError(f"the shipped {path!r} model is missing from this install ({p})")
+        path = p
+    ck = read_checkpoint(path)
+    return model_from_checkpoint(ck, str(path)).to(device)
+
+
+def export_shipped(src: str | os.PathLike, dst: str | os.PathLike, name: str) -> Path:
+    """Copy a trained model's weights (half precision, no optimiser) for shipping in the package."""
+    ck = read_checkpoint(src)
+    sd = {k: v.half() if v.is_floating_point() else v for k, v in ck["state_dict"].items()}
+    keep = {k: ck.get(k) for k in ("model_config", "kappa", "data", "metrics", "train_config")}
+    return save_checkpoint(dst, {**keep, "state_dict": sd, "name": name})

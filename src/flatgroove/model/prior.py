@@ -1,0 +1,72 @@
+"""Priors: the standard normal, and the VHP hierarchical prior (Klushyn et al. 2019)
+
+    p(z) = ∫ N(z; mu(zeta), sigma²(zeta)) N(zeta; 0, I) dzeta,
+
+learned with a variational q(zeta|z). log p(z) is estimated by importance sampling with
+q(zeta|z) as proposal (an IWAE bound that tightens with more samples).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+LOG2PI = math.log(2 * math.pi)
+
+
+def log_normal(x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Sum over the last axis of log N(x; mu, exp(logvar))."""
+    return -0.5 * (LOG2PI + logvar + (x - mu) ** 2 * torch.exp(-logvar)).sum(-1)
+
+
+def log_std_normal(x: torch.Tensor) -> torch.Tensor:
+    return -0.5 * (LOG2PI + x**2).sum(-1)
+
+
+def kl_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma²) || N(0, I)) per dimension, (B, d)."""
+    return 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar)
+
+
+def _mlp(i: int, h: int, o: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(i, h), nn.Tanh(), nn.Linear(h, h), nn.Tanh(), nn.Linear(h, o))
+
+
+class VHPPrior(nn.Module):
+    def __init__(self, latent_dim: int, hidden: int = 256, samples: int = 4):
+        super().__init__()
+        self.d, self.samples = latent_dim, samples
+        self.p_z = _mlp(latent_dim, hidden, 2 * latent_dim)  # p(z | zeta)
+        self.q_zeta = _mlp(latent_dim, hidden, 2 * latent_dim)  # q(zeta | z)
+
+    def p_z_given(self, zeta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.p_z(zeta).chunk(2, -1)
+        return mu, logvar.clamp(-10.0, 4.0)
+
+    def q_zeta_given(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.q_zeta(z).chunk(2, -1)
+        return mu, logvar.clamp(-10.0, 4.0)
+
+    def log_prob(self, z: torch.Tensor, samples: int | None = None) -> torch.Tensor:
+        """Importance-sampled estimate of log p(z), (B,)."""
+        k = samples or self.samples
+        qm, ql = self.q_zeta_given(z)
+        zeta = qm + torch.randn((k, *qm.shape), device=z.device) * (0.5 * ql).exp()
+        pm, pl = self.p_z_given(zeta)
+        log_w = log_normal(z, pm, pl) + log_std_normal(zeta) - log_normal(zeta, qm, ql)
+        return torch.logsumexp(log_w, dim=0) - math.log(k)
+
+    def kl(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """Single-sample estimate of KL(q(z|x) || p(z)) at z ~ q(z|x), (B,)."""
+        return log_normal(z, mu, logvar) - self.log_prob(z)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0):
+        """z ~ p(z): zeta ~ N(0, I), then z ~ p(z | zeta), both scaled by the temperature."""
+        dev = next(self.parameters()).device
+        zeta = torch.randn(n, self.d, generator=generator, device=dev) * temperature
+        mu, logvar = self.p_z_given(zeta)
+        eps = torch.randn(n, self.d, generator=generator, device=dev)
+        return mu + temperature * eps * (0.5 * logvar).exp()

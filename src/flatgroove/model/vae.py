@@ -1,0 +1,115 @@
+"""The recurrent VAE: encoder, decoder, prior, and the reconstruction/KL terms of its three
+variants (DESIGN §4). Objectives that combine them live in flatgroove.train."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from flatgroove.drums import N_DRUMS
+from flatgroove.groove import Groove, stack_features
+from flatgroove.model.config import ModelConfig
+from flatgroove.model.decoder import Decoder, geometry_output
+from flatgroove.model.encoder import Encoder
+from flatgroove.model.prior import VHPPrior, kl_std_normal
+
+
+class GrooveVAE(nn.Module):
+    def __init__(self, config: ModelConfig | None = None):
+        super().__init__()
+        self.config = config or ModelConfig()
+        c = self.config
+        self.encoder = Encoder(c.latent_dim, c.enc_hidden, c.enc_layers, c.dropout)
+        self.decoder = Decoder(c.latent_dim, c.dec_hidden, c.dec_layers, c.step_embed)
+        self.prior = VHPPrior(c.latent_dim, c.prior_hidden, c.prior_samples) if c.variant != "vae" else None
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def variant(self) -> str:
+        return self.config.variant
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # -- differentiable parts ------------------------------------------------------------
+    def f(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder as a map into the 864-d geometry space y = [p, p·v, p·o]."""
+        return geometry_output(*self.decoder(z))
+
+    def reconstruction(self, x: torch.Tensor, logits, vel, off) -> dict[str, torch.Tensor]:
+        """Per-sample reconstruction terms: hit BCE (summed over cells) and squared errors of
+        velocity and offset on true hits (summed)."""
+        hits, tv, to = x[..., :N_DRUMS], x[..., N_DRUMS : 2 * N_DRUMS], x[..., 2 * N_DRUMS :]
+        bce = F.binary_cross_entropy_with_logits(logits, hits, reduction="none").sum((1, 2))
+        vel_se = (hits * (vel - tv) ** 2).sum((1, 2))
+        off_se = (hits * (off - to) ** 2).sum((1, 2))
+        return {"hit_bce": bce, "vel_se": vel_se, "off_se": off_se, "recon": bce + vel_se + off_se}
+
+    def kl(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """Per-sample KL(q(z|x) || p(z)): analytic for N(0, I), importance-sampled for VHP."""
+        if self.prior is None:
+            return kl_std_normal(mu, logvar).sum(-1)
+        return self.prior.kl(z, mu, logvar)
+
+    # -- user API (numpy and Grooves in, numpy and Grooves out) --------------------------
+    def _features(self, grooves: Sequence[Groove] | np.ndarray | torch.Tensor) -> torch.Tensor:
+        if isinstance(grooves, Groove):
+            grooves = [grooves]
+        if isinstance(grooves, torch.Tensor):
+            x = grooves.float()
+        elif isinstance(grooves, np.ndarray):
+            x = torch.from_numpy(np.asarray(grooves, np.float32))
+        else:
+            x = torch.from_numpy(stack_features(list(grooves)))
+        if x.dim() == 2:
+            x = x.unsqueeze(0)
+        return x.to(self.device)
+
+    @torch.no_grad()
+    def encode(self, grooves, batch: int = 512) -> np.ndarray:
+        """Posterior means (n, d) of grooves (a list of Grooves or features (n, 32, 27))."""
+        x = self._features(grooves)
+        out = [self.encoder(x[s : s + batch])[0] for s in range(0, len(x), batch)]
+        return torch.cat(out).cpu().numpy() if out else np.zeros((0, self.latent_dim), np.float32)
+
+    @torch.no_grad()
+    def decode_arrays(self, z) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Hit probabilities, velocities, offsets, each (n, 32, 9)."""
+        zt = torch.as_tensor(np.asarray(z, np.float32), device=self.device)
+        if zt.dim() == 1:
+            zt = zt.unsqueeze(0)
+        if zt.shape[-1] != self.latent_dim:
+            raise ValueError(f"z must have {self.latent_dim} dimensions, got {zt.shape[-1]}")
+        logits, vel, off = self.decoder(zt)
+        return torch.sigmoid(logits).cpu().numpy(), vel.cpu().numpy(), off.cpu().numpy()
+
+    def decode(self, z, tempo: float = 120.0, threshold: float = 0.5) -> list[Groove]:
+        """Grooves for latent points z (n, d) or (d,): a hit where p >= threshold."""
+        p, v, o = self.decode_arrays(z)
+        feats = np.concatenate([p, v, o], axis=-1)
+        return [Groove.from_features(f, tempo=tempo, threshold=threshold) for f in feats]
+
+    def reconstruct(self, grooves, threshold: float = 0.5) -> list[Groove]:
+        gs = [grooves] if isinstance(grooves, Groove) else grooves
+        z = self.encode(gs)
+        tempos = [g.tempo for g in gs] if gs and isinstance(gs[0], Groove) else [120.0] * len(z)
+        return [self.decode(zi, tempo=t, threshold=threshold)[0] for zi, t in zip(z, tempos)]
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, seed: int | None = None) -> np.ndarray:
+        """Latent points from the prior (n, d)."""
+        g = torch.Generator().manual_seed(seed) if seed is not None else None
+        if self.prior is None:
+            return (torch.randn(n, self.latent_dim, generator=g) * temperature).numpy()
+        self.prior.cpu()
+        z = self.prior.sample(n, generator=g, temperature=temperature)
+        self.prior.to(self.device)
+        return z.cpu().numpy()

@@ -1,0 +1,100 @@
+"""`flatgroove train`: train a variant on the Groove MIDI Dataset or any MIDI folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        from flatgroove.cli import UserError
+
+        raise UserError("--device cuda: no CUDA device is available here")
+    return name
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from flatgroove.cli import UserError
+    from flatgroove.data import load_dataset
+    from flatgroove.model.checkpoint import read_checkpoint
+    from flatgroove.train.config import load_config
+    from flatgroove.train.trainer import TrainError, Trainer
+
+    try:
+        mc, tc = load_config(args.config, variant=args.variant)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    for key in ("epochs", "seed", "batch_size", "max_steps"):
+        if getattr(args, key, None) is not None:
+            setattr(tc, key, getattr(args, key))
+    if args.latent_dim is not None:
+        mc.latent_dim = args.latent_dim
+    if args.kappa is not None:
+        tc.kappa = args.kappa
+    if args.kappa_from is not None:
+        # κ from a baseline run: its best validation reconstruction error (DESIGN §4).
+        ck = read_checkpoint(args.kappa_from)
+        rec = (ck.get("metrics") or {}).get("recon")
+        if rec is None:
+            raise UserError(f"{args.kappa_from}: has no validation reconstruction figure for κ")
+        tc.kappa = float(rec) * args.kappa_slack
+        print(f"κ = {tc.kappa:.3f} (from {args.kappa_from}: val recon {rec:.3f} × {args.kappa_slack})")
+    if args.threads:
+        tc.threads = args.threads
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    out = Path(args.out)
+    if out.exists() and (out / "last.pt").exists() and not args.resume:
+        raise UserError(f"{out} holds a run already; pass --resume to continue it or choose another --out")
+    data = args.data
+    train = load_dataset(data, split="train")
+    val = load_dataset(data, split="validation")
+    if len(train) == 0:
+        raise UserError(f"{data}: no training windows")
+    info = {"path": str(data), "train_windows": len(train), "validation_windows": len(val),
+            "bars": 2, "hop_bars": 1}
+    try:
+        tr = Trainer(mc, tc, train.tensors(), val.tensors(), out, device=_device(args.device), data_info=info)
+        if args.resume:
+            tr.resume()
+            print(f"resumed {out} at step {tr.step} (epoch {tr.epoch + 1}, λ = {tr.geco.lam:.4g})")
+        print(f"training {mc.variant} (d = {mc.latent_dim}) on {len(train)} windows, "
+              f"{len(val)} for validation, {tr.steps_per_epoch} steps per epoch -> {out}")
+        last = tr.fit()
+    except TrainError as e:
+        raise UserError(str(e)) from None
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; saved {out / 'last.pt'} (continue with --resume)")
+        return 130
+    print(json.dumps({k: round(v, 5) if isinstance(v, float) else v for k, v in last.items()}))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a vae, vhp or flat model")
+    p.add_argument("--variant", choices=["vae", "vhp", "flat"], default=None,
+                   help="model variant (default: the config's, else flat)")
+    p.add_argument("--data", default=None, help="Groove MIDI Dataset folder or any MIDI folder")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, log.jsonl, config.json)")
+    p.add_argument("--config", default=None, help="TOML file with [model] and [train] tables")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
+    p.add_argument("--max-steps", dest="max_steps", type=int, default=None)
+    p.add_argument("--latent-dim", dest="latent_dim", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--kappa", type=float, default=None, help="reconstruction target (vhp, flat)")
+    p.add_argument("--kappa-from", dest="kappa_from", default=None,
+                   help="set κ from a baseline run's best validation reconstruction")
+    p.add_argument("--kappa-slack", dest="kappa_slack", type=float, default=1.0)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    p.set_defaults(func=_train)

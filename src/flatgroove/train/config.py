@@ -1,0 +1,76 @@
+"""Training settings: every hyperparameter has a default here, can be set from a TOML file
+([model] and [train] tables), and is saved with the run."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from flatgroove.model.config import ModelConfig
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 25
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_min: float = 1e-4  # cosine decay to this
+    grad_clip: float = 1.0
+    seed: int = 0
+    threads: int = 0  # torch threads; 0 = torch's default
+    # vae: ELBO with beta and free bits (MusicVAE)
+    beta: float = 0.2
+    free_bits: float = 16.0  # nats per groove, total
+    # vhp / flat: GECO, minimise KL s.t. E[recon] <= kappa
+    kappa: float = 30.0  # per-groove reconstruction target (nats + squared errors)
+    geco_nu: float = 1e-3  # λ ← λ·exp(ν·(C̄ − κ))
+    geco_ema: float = 0.99
+    lambda_init: float = 1.0
+    lambda_min: float = 1e-2
+    lambda_max: float = 1e3
+    # flat: flatness loss at latent mixups
+    flat_weight: float = 1.0  # λ_flat, multiplies λ·L_flat so it keeps pace with the recon term
+    flat_warmup_epochs: float = 2.0  # λ_flat ramps linearly from 0 after this many epochs...
+    flat_ramp_epochs: float = 3.0  # ...to its full value over these
+    flat_points: int = 16  # mixups per batch
+    flat_probes: int = 2
+    flat_eta: float = 0.2
+    flat_estimator: str = "fd"
+    flat_eps: float = 1e-2
+    # logging and checkpoints
+    log_every: int = 50
+    checkpoint_every: int = 500  # steps between mid-epoch checkpoints (besides each epoch)
+    max_steps: int = 0  # stop after this many steps (0 = run all epochs)
+    val_batches: int = 0  # limit validation (0 = all)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown train settings: {sorted(unknown)}")
+        return cls(**d)
+
+
+def load_config(path: str | Path | None, variant: str | None = None) -> tuple[ModelConfig, TrainConfig]:
+    raw: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such config file")
+        try:
+            raw = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"{p}: not valid TOML ({e})") from None
+    unknown = set(raw) - {"model", "train"}
+    if unknown:
+        raise ValueError(f"unknown config tables {sorted(unknown)}; use [model] and [train]")
+    m = dict(raw.get("model", {}))
+    if variant is not None:
+        m["variant"] = variant
+    return ModelConfig.from_dict(m), TrainConfig.from_dict(raw.get("train", {}))
+
+
+def config_dict(mc: ModelConfig, tc: TrainConfig) -> dict:
+    return {"model": mc.to_dict(), "train": asdict(tc)}

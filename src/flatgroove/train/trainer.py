@@ -1,0 +1,269 @@
+"""The training loop: objectives of `vae`, `vhp` and `flat`, validation, JSONL log, atomic
+best/last checkpoints, and exact resume (step, optimiser, λ, RNG)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from flatgroove import geometry
+from flatgroove.drums import N_DRUMS
+from flatgroove.model.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from flatgroove.model.config import ModelConfig
+from flatgroove.model.vae import GrooveVAE
+from flatgroove.train.config import TrainConfig
+from flatgroove.train.constraint import Geco
+
+
+class TrainError(ValueError):
+    """A run cannot start or resume; the message says why."""
+
+
+def hit_counts(x: torch.Tensor, logits: torch.Tensor) -> tuple[int, int, int]:
+    """True positives, predicted positives and actual positives of hits (threshold p = 0.5)."""
+    t = x[..., :N_DRUMS] > 0.5
+    p = logits > 0
+    return int((t & p).sum()), int(p.sum()), int(t.sum())
+
+
+class Trainer:
+    def __init__(self, mc: ModelConfig, tc: TrainConfig, train_x: torch.Tensor,
+                 val_x: torch.Tensor, out: str | Path, device: str = "cpu",
+                 data_info: dict | None = None, progress: bool = True):
+        if len(train_x) == 0:
+            raise TrainError("the training set is empty")
+        self.mc, self.tc, self.device = mc, tc, torch.device(device)
+        self.train_x, self.val_x = train_x, val_x
+        self.out = Path(out)
+        self.data_info = data_info or {}
+        self.progress = progress
+        torch.manual_seed(tc.seed)
+        self.model = GrooveVAE(mc).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=tc.lr)
+        self.geco = Geco(tc.kappa, tc.geco_nu, tc.geco_ema, tc.lambda_init, tc.lambda_min,
+                         tc.lambda_max)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best = math.inf
+        self.steps_per_epoch = math.ceil(len(train_x) / tc.batch_size)
+
+    # -- objective ---------------------------------------------------------------------------
+    def flat_weight(self) -> float:
+        if self.mc.variant != "flat":
+            return 0.0
+        e = self.step / self.steps_per_epoch
+        ramp = (e - self.tc.flat_warmup_epochs) / max(self.tc.flat_ramp_epochs, 1e-9)
+        return self.tc.flat_weight * min(1.0, max(0.0, ramp))
+
+    def objective(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        m, tc = self.model, self.tc
+        mu, logvar = m.encoder(x)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        logits, vel, off = m.decoder(z)
+        rec = m.reconstruction(x, logits, vel, off)
+        kl = m.kl(z, mu, logvar)
+        out = {k: v.mean() for k, v in rec.items()}
+        out["kl"] = kl.mean()
+        out["logits"] = logits
+        if m.variant == "vae":
+            out["loss"] = out["recon"] + tc.beta * torch.clamp(out["kl"] - tc.free_bits, min=0.0)
+            return out
+        lam = self.geco.lam
+        loss = out["kl"] + lam * out["recon"]
+        w = self.flat_weight()
+        if m.variant == "flat" and (w > 0 or not m.training):
+            # Mixups of this batch's encodings; detached: flatness shapes the decoder only.
+            zt = geometry.mixup(mu.detach(), tc.flat_points, tc.flat_eta)
+            ft = geometry.flatness_terms(m.f, zt, tc.flat_probes, tc.flat_estimator, tc.flat_eps)
+            out["flat"] = ft["loss"]
+            out["c2"] = ft["c2"]
+            loss = loss + w * lam * ft["loss"]
+        out["loss"] = loss
+        return out
+
+    # -- loop ----------------------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        total = max(1, self.tc.epochs * self.steps_per_epoch)
+        t = min(1.0, step / total)
+        return self.tc.lr_min + 0.5 * (self.tc.lr - self.tc.lr_min) * (1 + math.cos(math.pi * t))
+
+    def order(self, epoch: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.tc.seed * 100_003 + epoch)
+        return torch.randperm(len(self.train_x), generator=g)
+
+    def fit(self) -> dict:
+        tc = self.tc
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps(self.config_dict(), indent=2))
+        log = (self.out / "log.jsonl").open("a")
+        last_val: dict = {}
+        t0 = time.perf_counter()
+        try:
+            while self.epoch < tc.epochs:
+                idx = self.order(self.epoch)
+                bar = tqdm(total=self.steps_per_epoch, initial=self.batch_in_epoch,
+                           desc=f"{self.mc.variant} epoch {self.epoch + 1}/{tc.epochs}",
+                           disable=not self.progress or None, leave=False)
+                self.model.train()
+                while self.batch_in_epoch < self.steps_per_epoch:
+                    b = self.batch_in_epoch
+                    x = self.train_x[idx[b * tc.batch_size : (b + 1) * tc.batch_size]].to(self.device)
+                    for group in self.opt.param_groups:
+                        group["lr"] = self.lr_at(self.step)
+                    out = self.objective(x)
+                    self.opt.zero_grad(set_to_none=True)
+                    out["loss"].backward()
+                    gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+                    if not torch.isfinite(out["loss"]):
+                        raise TrainError(f"loss became {out['loss'].item()} at step {self.step}")
+                    self.opt.step()
+                    if self.mc.variant != "vae":
+                        self.geco.update(out["recon"].item())
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    bar.update(1)
+                    if self.step % tc.log_every == 0 or self.step == 1:
+                        rec = self._scalars(out)
+                        rec.update(kind="train", step=self.step, epoch=self.epoch, grad_norm=float(gn),
+                                   lam=self.geco.lam, lr=self.lr_at(self.step), flat_weight=self.flat_weight(),
+                                   elapsed=time.perf_counter() - t0)
+                        log.write(json.dumps(rec) + "\n")
+                        log.flush()
+                        bar.set_postfix({k: f"{v:.3g}" for k, v in rec.items()
+                                         if k in ("recon", "kl", "flat", "lam")})
+                    if tc.checkpoint_every and self.step % tc.checkpoint_every == 0:
+                        self.save("last.pt")
+                    if tc.max_steps and self.step >= tc.max_steps:
+                        break
+                bar.close()
+                if tc.max_steps and self.step >= tc.max_steps and self.batch_in_epoch < self.steps_per_epoch:
+                    self.save("last.pt")
+                    break
+                last_val = self.validate()
+                last_val.update(kind="val", step=self.step, epoch=self.epoch + 1,
+                                elapsed=time.perf_counter() - t0)
+                log.write(json.dumps(last_val) + "\n")
+                log.flush()
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                if last_val["neg_elbo"] < self.best:
+                    self.best = last_val["neg_elbo"]
+                    self.save("best.pt", metrics=last_val)
+                self.save("last.pt", metrics=last_val)
+                if self.progress:
+                    tqdm.write(self._val_line(last_val))
+                if tc.max_steps and self.step >= tc.max_steps:
+                    break
+        except KeyboardInterrupt:
+            self.save("last.pt")
+            raise
+        finally:
+            log.close()
+        return last_val
+
+    @staticmethod
+    def _scalars(out: dict) -> dict:
+        return {k: float(v.detach()) for k, v in out.items() if isinstance(v, torch.Tensor) and v.dim() == 0}
+
+    @staticmethod
+    def _val_line(v: dict) -> str:
+        s = (f"epoch {v['epoch']}: val recon {v['recon']:.2f} kl {v['kl']:.2f} hit F1 {v['hit_f1']:.3f} "
+             f"vel MAE {v['vel_mae']:.3f} off MAE {v['off_mae']:.3f} λ {v['lam']:.3g}")
+        if "flat" in v:
+            s += f" flat {v['flat']:.3g} c² {v['c2']:.3g}"
+        return s
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """Validation figures; uses its own RNG so it never shifts the training stream."""
+        m, tc = self.model, self.tc
+        m.eval()
+        sums: dict[str, float] = {}
+        n = 0
+        tp = pp = ap = 0
+        vel_err = off_err = 0.0
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(12345)
+            for bi, s in enumerate(range(0, len(self.val_x), 256)):
+                if tc.val_batches and bi >= tc.val_batches:
+                    break
+                x = self.val_x[s : s + 256].to(self.device)
+                with torch.enable_grad() if m.variant == "flat" and tc.flat_estimator == "dbl" else torch.no_grad():
+                    out = self.objective(x)
+                for k, v in self._scalars(out).items():
+                    sums[k] = sums.get(k, 0.0) + v * len(x)
+                n += len(x)
+                mu, _ = m.encoder(x)
+                logits, vel, off = m.decoder(mu)
+                a, b, c = hit_counts(x, logits)
+                tp, pp, ap = tp + a, pp + b, ap + c
+                hits = x[..., :N_DRUMS]
+                vel_err += float((hits * (vel - x[..., N_DRUMS:2 * N_DRUMS]).abs()).sum())
+                off_err += float((hits * (off - x[..., 2 * N_DRUMS:]).abs()).sum())
+        m.train()
+        v = {k: s / max(n, 1) for k, s in sums.items()}
+        prec, rec = tp / max(pp, 1), tp / max(ap, 1)
+        v.update(hit_f1=2 * prec * rec / max(prec + rec, 1e-12), hit_precision=prec, hit_recall=rec,
+                 vel_mae=vel_err / max(ap, 1), off_mae=off_err / max(ap, 1), lam=self.geco.lam,
+                 neg_elbo=v.get("recon", 0.0) + v.get("kl", 0.0))
+        return v
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def config_dict(self) -> dict:
+        return {"model": self.mc.to_dict(), "train": asdict(self.tc)}
+
+    def save(self, name: str, metrics: dict | None = None) -> Path:
+        return save_checkpoint(self.out / name, {
+            "model_config": self.mc.to_dict(),
+            "train_config": asdict(self.tc),
+            "state_dict": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "kappa": self.tc.kappa,
+            "data": self.data_info,
+            "metrics": metrics or {},
+            "progress": {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                         "best": self.best, **self.geco.state()},
+            "rng": torch.get_rng_state(),
+        })
+
+    def resume(self, path: str | Path | None = None) -> None:
+        p = Path(path) if path else self.out / "last.pt"
+        try:
+            ck = read_checkpoint(p)
+        except CheckpointError as e:
+            raise TrainError(f"cannot resume: {e}") from None
+        if ck["model_config"].get("variant") != self.mc.variant:
+            raise TrainError(f"cannot resume: {p} is a {ck['model_config'].get('variant')!r} run, "
+                             f"not {self.mc.variant!r}")
+        if ck["model_config"] != self.mc.to_dict():
+            raise TrainError(f"cannot resume: {p} was trained with other model settings")
+        if "optimizer" not in ck or "progress" not in ck:
+            raise TrainError(f"cannot resume: {p} holds weights only (no optimiser state)")
+        self.model.load_state_dict(ck["state_dict"])
+        self.opt.load_state_dict(ck["optimizer"])
+        pr = ck["progress"]
+        self.step, self.epoch, self.batch_in_epoch = int(pr["step"]), int(pr["epoch"]), int(pr["batch_in_epoch"])
+        self.best = float(pr["best"])
+        self.geco.load(pr)
+        torch.set_rng_state(ck["rng"])
+
+
+def summarise(log_path: Path) -> dict:
+    """The last validation record of a run's JSONL log."""
+    last = {}
+    for line in log_path.read_text().splitlines():
+        rec = json.loads(line)
+        if rec.get("kind") == "val":
+            last = rec
+    return last
+
+
+__all__ = ["TrainError", "Trainer", "hit_counts", "summarise", "np"]
