@@ -369,3 +369,28 @@ def test_gmd_filters(gmd_all, gmd_root):
     # load_gmd's own filters agree (from the cache).
     assert len(load_gmd(gmd_root, split="validation", progress=False)) == GMD_COUNTS["validation"]
     assert len(load_gmd(gmd_root, drummer="drummer1", progress=False)) == len(d1)
+
+
+def _windowset(features: np.ndarray) -> WindowSet:
+    n = len(features)
+    meta = {c: np.array([f"{c}{i}" for i in range(n)], dtype=str) for c in ("file", "split",
+            "drummer", "style", "beat_type")}
+    return WindowSet(features, np.full(n, 120, np.float32), np.arange(n), meta, [("a", "b\tc")])
+
+
+@pytest.mark.parametrize("kind", ["sparse", "dense", "empty"])
+def test_cache_save_load_is_exact(cache_dir, kind):
+    rng = np.random.default_rng(0)
+    f = np.zeros((0 if kind == "empty" else 50, N_STEPS, N_FEATURES), np.float32)
+    hits = rng.random(f[..., :N_DRUMS].shape) < 0.1
+    f[..., :N_DRUMS] = hits
+    f[..., N_DRUMS : 2 * N_DRUMS] = hits * rng.integers(1, 128, hits.shape) / 127
+    f[..., 2 * N_DRUMS :] = hits * rng.uniform(-0.5, 0.5, hits.shape)
+    if kind == "dense":
+        f[3, 4, N_DRUMS + 2] = 0.5  # a velocity on a silent cell: not sparse, stored whole
+    ws = _windowset(f)
+    cache.save("k", ws)
+    with np.load(cache_dir / "windows-k.npz") as z:
+        assert ("features" in z) == (kind == "dense")
+    assert_same_windows(ws, cache.load("k"))
+    assert cache.load("other") is None

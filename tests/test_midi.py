@@ -140,8 +140,13 @@ def test_write_several_tracks_and_gaps(tmp_path):
 
 
 def test_write_nothing_is_an_error(tmp_path):
-    with pytest.raises(ValueError, match="nothing to write"):
-        write_midi([], tmp_path / "x.mid")
+    for nothing in ([], [[]], [None], [[None], []]):
+        with pytest.raises(ValueError, match="nothing to write"):
+            write_midi(nothing, tmp_path / "x.mid")
+    # A leading gap: the tempo comes from the first groove there is.
+    g = random_grooves(1, 88.0, seed=3)[0]
+    part = read_drums(write_midi([None, g], tmp_path / "late.mid"))
+    assert part.tempo == pytest.approx(88.0, abs=0.01) and part.steps.min() >= N_STEPS
 
 
 def test_tempo_change_mid_file(tmp_path, mido_file):

@@ -286,9 +286,10 @@ def write_midi(
     parts: list[list[Groove]] = (
         [list(p) for p in grooves] if grooves and isinstance(grooves[0], list) else [list(grooves)]  # type: ignore[arg-type]
     )
-    if not any(parts):
+    present = [g for p in parts for g in p if g is not None]
+    if not present:
         raise ValueError("nothing to write: no grooves")
-    bpm = float(tempo if tempo is not None else next(g for p in parts for g in p).tempo)
+    bpm = float(tempo if tempo is not None else present[0].tempo)
     score = symusic.Score(tpq)
     score.tempos.append(symusic.Tempo(0, bpm))
     score.time_signatures.append(symusic.TimeSignature(0, 4, 4))

@@ -60,6 +60,10 @@ def no_mkldnn() -> Iterator[None]:
     with warnings.catch_warnings():
         # Toggling the flag warns about TF32 on Intel GPUs, which is irrelevant here.
         warnings.filterwarnings("ignore", message=".*TF32.*")
+        # torch's own JVP decompositions are scripted on first use; not ours to act on.
+        warnings.filterwarnings(
+            "ignore", message=".*torch.jit.script.*", category=DeprecationWarning
+        )
         with torch.backends.mkldnn.flags(enabled=False):
             yield
 
@@ -308,6 +312,7 @@ def mixups(
     i = torch.randint(0, m, (n,), generator=generator)
     j = (i + torch.randint(1, m, (n,), generator=generator)) % m  # j != i
     a = torch.rand(n, 1, generator=generator, dtype=z.dtype) * (1 + 2 * eta) - eta
+    i, j, a = i.to(z.device), j.to(z.device), a.to(z.device)  # CPU generator, any device
     return (1 - a) * z[i] + a * z[j]
 
 

@@ -1,0 +1,258 @@
+"""MIDI ports: real ones through mido + python-rtmidi (ALSA or JACK), and in-memory ones for
+the simulation. The engine sees only `drain(n)` / `pending()` on inputs and `send(msg)` on
+outputs, so it cannot tell them apart.
+
+Input messages are stamped with the monotonic time the moment they arrive (in rtmidi's
+thread), because the engine may look at them a little later.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import mido
+
+from flatgroove.cli import UserError
+
+APIS = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK"}
+CLIENT_NAME = "flatgroove"
+
+
+class PortError(UserError):
+    """A port cannot be found or opened; the message lists what is there."""
+
+
+# -- in memory ---------------------------------------------------------------------------------
+class MemoryInput:
+    """An input fed by the simulation: `feed(t, msg)` (a mido Message or raw bytes)."""
+
+    name = "memory in"
+
+    def __init__(self) -> None:
+        self._q: deque[tuple[float, Any]] = deque()
+
+    def feed(self, t: float, item: Any) -> None:
+        self._q.append((t, item))
+
+    def drain(self, max_n: int) -> list[tuple[float, Any]]:
+        out = []
+        while self._q and len(out) < max_n:
+            out.append(self._q.popleft())
+        return out
+
+    def pending(self) -> bool:
+        return bool(self._q)
+
+    def close(self) -> None:
+        self._q.clear()
+
+
+@dataclass
+class MemoryOutput:
+    """An output that keeps what it was sent, stamped with the time source's time."""
+
+    now: Callable[[], float]
+    sent: list[tuple[float, mido.Message]] = field(default_factory=list)
+    name: str = "memory out"
+    fail_after: int | None = None  # for tests: raise like a vanished port after n messages
+
+    def send(self, msg: mido.Message) -> None:
+        if self.fail_after is not None and len(self.sent) >= self.fail_after:
+            raise OSError("port disappeared")
+        self.sent.append((self.now(), msg))
+
+    def close(self) -> None:
+        pass
+
+
+# -- real ports ------------------------------------------------------------------------------------
+def _available_apis() -> list[str]:
+    import rtmidi
+
+    names = {rtmidi.API_LINUX_ALSA: "alsa", rtmidi.API_UNIX_JACK: "jack"}
+    return [names[a] for a in rtmidi.get_compiled_api() if a in names]
+
+
+def backend(api: str = "auto") -> mido.Backend:
+    """The mido rtmidi backend for `api`: 'alsa', 'jack', or 'auto' (ALSA where the kernel
+    has a sequencer, else a running JACK server, else a clear error)."""
+    api = (api or "auto").lower()
+    if api == "auto":
+        api = os.environ.get("FLATGROOVE_MIDI_API", "auto").lower()
+    if api == "auto":
+        problems = []
+        for cand in ("alsa", "jack"):
+            if cand not in _available_apis():
+                continue
+            try:
+                b = mido.Backend(f"mido.backends.rtmidi/{APIS[cand]}", load=True)
+                b.get_output_names()
+                return b
+            except Exception as e:  # noqa: BLE001 - try the next system
+                problems.append(f"{cand}: {str(e).strip() or type(e).__name__}")
+        raise PortError(
+            "no MIDI system available ("
+            + "; ".join(problems)
+            + "). Start JACK (e.g. `jackd -d dummy`) or load ALSA's snd-seq module; "
+            "or run without hardware: flatgroove jam --simulate ..."
+        )
+    if api not in APIS:
+        raise PortError(f"unknown MIDI API {api!r}; choose auto, alsa or jack")
+    b = mido.Backend(f"mido.backends.rtmidi/{APIS[api]}", load=True)
+    try:
+        b.get_output_names()
+    except Exception as e:  # noqa: BLE001
+        hint = " (is a JACK server running?)" if api == "jack" else ""
+        raise PortError(f"MIDI API {api} is not available: {str(e).strip()}{hint}") from None
+    return b
+
+
+def list_ports(api: str = "auto") -> tuple[list[str], list[str]]:
+    """(input port names, output port names)."""
+    b = backend(api)
+    return b.get_input_names(), b.get_output_names()
+
+
+def resolve(name: str, names: Iterable[str], kind: str) -> str:
+    """An exact port name, or the one port whose name contains `name` (case-insensitive), so
+    `--out fluid` finds 'FLUID Synth (1234):midi_00'. Errors list the ports there are."""
+    names = list(names)
+    if name in names:
+        return name
+    hits = [n for n in names if name.lower() in n.lower()]
+    if len(hits) == 1:
+        return hits[0]
+    there = "\n  ".join(names) if names else "(none)"
+    if hits:
+        raise PortError(f"{kind} port {name!r} is ambiguous; it matches:\n  " + "\n  ".join(hits))
+    raise PortError(f"no MIDI {kind} port {name!r}. {kind.capitalize()} ports:\n  {there}\n"
+                    f"(or use --virtual to create a port called {name!r})")
+
+
+class TimedInput:
+    """A real input port: each message is stamped with time.monotonic() on arrival and
+    queued; `wake` is set so that the engine's thread wakes up at once."""
+
+    def __init__(self, b: mido.Backend, name: str, virtual: bool = False,
+                 wake: threading.Event | None = None, client_name: str = CLIENT_NAME) -> None:
+        self._q: deque[tuple[float, Any]] = deque()
+        self.wake = wake
+        if not virtual:
+            name = resolve(name, b.get_input_names(), "input")
+        try:
+            # mido turns any port with a client name into a virtual one: name only those.
+            extra = {"client_name": client_name} if virtual else {}
+            self.port = b.open_input(name, virtual=virtual, callback=self._on_message, **extra)
+        except Exception as e:  # noqa: BLE001
+            raise PortError(f"cannot open input port {name!r}: {e}") from None
+        self.name = name
+        self.virtual = virtual
+
+    def _on_message(self, msg: mido.Message) -> None:
+        self._q.append((time.monotonic(), msg))
+        if self.wake is not None:
+            self.wake.set()
+
+    def drain(self, max_n: int) -> list[tuple[float, Any]]:
+        out = []
+        while self._q and len(out) < max_n:
+            out.append(self._q.popleft())
+        return out
+
+    def pending(self) -> bool:
+        return bool(self._q)
+
+    def close(self) -> None:
+        try:
+            self.port.close()
+        except Exception:  # noqa: BLE001 - closing a port that is gone
+            pass
+
+
+class TimedOutput:
+    """A real output port."""
+
+    def __init__(self, b: mido.Backend, name: str, virtual: bool = False,
+                 client_name: str = CLIENT_NAME) -> None:
+        if not virtual:
+            name = resolve(name, b.get_output_names(), "output")
+        try:
+            extra = {"client_name": client_name} if virtual else {}
+            self.port = b.open_output(name, virtual=virtual, **extra)
+        except Exception as e:  # noqa: BLE001
+            raise PortError(f"cannot open output port {name!r}: {e}") from None
+        self.name = name
+        self.virtual = virtual
+
+    def send(self, msg: mido.Message) -> None:
+        self.port.send(msg)
+
+    def close(self) -> None:
+        try:
+            self.port.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+class PortMonitor:
+    """Watches, from its own thread, that the ports we connected to still exist (rtmidi
+    does not tell us when a device is unplugged or a JACK client quits). Listing ports
+    takes milliseconds, which is why this is not done on the scheduling thread."""
+
+    def __init__(self, b: mido.Backend, inputs: list[str], outputs: list[str],
+                 on_gone: Callable[[str], None], interval: float = 0.5) -> None:
+        self.b, self.inputs, self.outputs = b, inputs, outputs
+        self.on_gone = on_gone
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="flatgroove-ports", daemon=True)
+
+    def start(self) -> PortMonitor:
+        if self.inputs or self.outputs:
+            self._thread.start()
+        return self
+
+    def check(self) -> str | None:
+        try:
+            ins, outs = self.b.get_input_names(), self.b.get_output_names()
+        except Exception as e:  # noqa: BLE001 - the MIDI system itself went away
+            return f"the MIDI system stopped answering ({str(e).strip()})"
+        for n in self.inputs:
+            if n not in ins:
+                return f"input port {n!r} disappeared"
+        for n in self.outputs:
+            if n not in outs:
+                return f"output port {n!r} disappeared"
+        return None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            why = self.check()
+            if why:
+                self.on_gone(why)
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+
+
+__all__ = [
+    "APIS",
+    "MemoryInput",
+    "MemoryOutput",
+    "PortError",
+    "PortMonitor",
+    "TimedInput",
+    "TimedOutput",
+    "backend",
+    "list_ports",
+    "resolve",
+]

@@ -1,0 +1,195 @@
+"""The model family: shapes, the VHP prior's KL, GECO, overfitting, checkpoints."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from flatgroove.groove import Groove
+from flatgroove.model import GrooveVAE, ModelConfig
+from flatgroove.model.checkpoint import CheckpointError, load_model, save_checkpoint
+from flatgroove.model.prior import VHPPrior, log_normal
+from flatgroove.train.config import TrainConfig
+from flatgroove.train.constraint import Geco
+from flatgroove.train.trainer import Trainer, TrainError
+
+torch.set_num_threads(1)
+
+TINY = dict(latent_dim=4, enc_hidden=24, enc_layers=1, dec_hidden=48, dec_layers=1, step_embed=4,
+            prior_hidden=32)
+
+
+def grooves(n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        hits = (rng.random((32, 9)) < 0.15).astype(np.float32)
+        hits[::8, 0] = 1
+        vel = rng.uniform(0.3, 1.0, (32, 9))
+        off = rng.uniform(-0.3, 0.3, (32, 9))
+        out.append(Groove(hits, vel, off, 100.0))
+    return out
+
+
+@pytest.mark.parametrize("variant", ["vae", "vhp", "flat"])
+def test_shapes_and_user_api(variant):
+    m = GrooveVAE(ModelConfig(variant=variant, **TINY)).eval()
+    gs = grooves(3)
+    z = m.encode(gs)
+    assert z.shape == (3, 4)
+    out = m.decode(z, tempo=90)
+    assert len(out) == 3 and all(isinstance(g, Groove) and g.tempo == 90 for g in out)
+    assert m.f(torch.as_tensor(z)).shape == (3, 864)
+    assert len(m.reconstruct(gs)) == 3
+    assert m.sample(5, seed=1).shape == (5, 4)
+    np.testing.assert_array_equal(m.sample(2, seed=3), m.sample(2, seed=3))
+    with pytest.raises(ValueError, match="dimensions"):
+        m.decode(np.zeros((1, 5)))
+
+
+def test_decoder_depends_on_z_alone():
+    """No teacher forcing: decoding is a deterministic function of z."""
+    m = GrooveVAE(ModelConfig(**TINY)).eval()
+    z = torch.randn(2, 4)
+    torch.testing.assert_close(m.f(z), m.f(z))
+    assert not torch.allclose(m.f(z[:1]), m.f(z[1:]))
+
+
+def test_vhp_kl_matches_monte_carlo_reference():
+    """With a linear-Gaussian p(z|ζ), p(z) = N(b, AAᵀ + s²I) is known; the importance-sampled
+    KL(q(z|x) || p(z)) must match a Monte Carlo estimate with the exact log p(z)."""
+    torch.manual_seed(0)
+    d = 3
+    prior = VHPPrior(d, hidden=16, samples=256)
+    A = torch.randn(d, d) * 0.7
+    b = torch.randn(d) * 0.3
+    s2 = 0.25
+    prior.p_z_given = lambda zeta: (zeta @ A.T + b, torch.full_like(zeta, math.log(s2)))
+    # Exact posterior q(ζ|z) for the linear-Gaussian model: the IW estimate then has no bias.
+    cov_z = A @ A.T + s2 * torch.eye(d)
+    post_cov = torch.linalg.inv(torch.eye(d) + A.T @ A / s2)
+    post_var = post_cov.diagonal()
+
+    def q_zeta(z):
+        mean = (z - b) @ (A / s2) @ post_cov.T
+        return mean, post_var.log().expand_as(mean)
+
+    prior.q_zeta_given = q_zeta
+    mu, logvar = torch.tensor([[0.2, -0.4, 0.1]]), torch.log(torch.tensor([[0.3, 0.5, 0.2]]))
+    z = mu + torch.randn(4000, d) * (0.5 * logvar).exp()
+    est = prior.kl(z, mu.expand_as(z), logvar.expand_as(z)).mean()
+    exact_logp = torch.distributions.MultivariateNormal(b, cov_z).log_prob(z)
+    ref = (log_normal(z, mu, logvar) - exact_logp).mean()
+    # The diagonal posterior is an approximation (A is not orthogonal), so the IW bound is
+    # slightly loose; 256 samples make the gap small.
+    assert est.item() == pytest.approx(ref.item(), abs=0.05)
+    assert ref.item() > 0
+
+
+def test_vhp_log_prob_tightens_with_more_samples():
+    torch.manual_seed(1)
+    prior = VHPPrior(2, hidden=16)
+    z = torch.randn(200, 2)
+    lp1 = prior.log_prob(z, samples=1).mean()
+    lp64 = prior.log_prob(z, samples=64).mean()
+    assert lp64 > lp1  # the IWAE bound rises with K
+
+
+def test_geco_lambda_rises_while_violated_and_falls_when_satisfied():
+    g = Geco(kappa=10.0, nu=0.05, ema=0.5, lam_max=1e9)
+    lams = [g.update(20.0) for _ in range(20)]
+    assert all(b > a for a, b in zip(lams, lams[1:]))
+    top = g.lam
+    lams = [g.update(2.0) for _ in range(40)]
+    assert lams[-1] < top and lams[-1] < lams[10]
+    g2 = Geco(kappa=1.0, nu=10.0, lam_max=5.0)
+    for _ in range(50):
+        g2.update(100.0)
+    assert g2.lam == 5.0  # clamped
+
+
+def _data(n=8, seed=0):
+    from flatgroove.groove import stack_features
+
+    return torch.from_numpy(stack_features(grooves(n, seed)))
+
+
+@pytest.mark.parametrize("variant", ["vae", "vhp", "flat"])
+def test_tiny_model_overfits_a_handful_of_grooves(variant, tmp_path):
+    x = _data(4)
+    tc = TrainConfig(epochs=150, batch_size=4, lr=2e-2, lr_min=7e-3, kappa=5.0, geco_nu=0.01,
+                     flat_warmup_epochs=20, flat_ramp_epochs=20, flat_points=4, log_every=1000,
+                     checkpoint_every=0, free_bits=0.0, beta=0.01)
+    tr = Trainer(ModelConfig(variant=variant, **TINY), tc, x, x, tmp_path, progress=False)
+    v = tr.fit()
+    assert v["hit_f1"] > 0.97, v
+    if variant == "flat":
+        assert "flat" in v and math.isfinite(v["flat"])
+
+
+def test_resume_gives_the_same_state_as_an_uninterrupted_run(tmp_path):
+    x, val = _data(24), _data(8, seed=1)
+    base = dict(epochs=3, batch_size=8, flat_warmup_epochs=0.5, flat_ramp_epochs=1.0,
+                flat_points=4, log_every=1, checkpoint_every=0, kappa=40.0)
+    mc = ModelConfig(variant="flat", **TINY)
+    full = Trainer(mc, TrainConfig(**base), x, val, tmp_path / "full", progress=False)
+    full.fit()
+    part = Trainer(mc, TrainConfig(**base, max_steps=4), x, val, tmp_path / "part", progress=False)
+    part.fit()
+    assert part.step == 4 and (tmp_path / "part" / "last.pt").exists()
+    resumed = Trainer(mc, TrainConfig(**base), x, val, tmp_path / "part", progress=False)
+    resumed.resume()
+    assert resumed.step == 4 and resumed.geco.lam == part.geco.lam
+    resumed.fit()
+    assert resumed.step == full.step == 9
+    assert resumed.geco.lam == pytest.approx(full.geco.lam, rel=1e-9)
+    for (k, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=k)
+    # The log goes on where it stopped: steps 1..9 each once across the two runs.
+    import json
+
+    steps = [json.loads(s)["step"] for s in (tmp_path / "part" / "log.jsonl").read_text().splitlines()
+             if json.loads(s)["kind"] == "train"]
+    assert steps == list(range(1, 10))
+
+
+def test_resume_refuses_another_variant_and_weights_only(tmp_path):
+    x = _data(8)
+    tc = TrainConfig(epochs=1, batch_size=8, checkpoint_every=0)
+    Trainer(ModelConfig(variant="vae", **TINY), tc, x, x, tmp_path, progress=False).fit()
+    other = Trainer(ModelConfig(variant="flat", **TINY), tc, x, x, tmp_path, progress=False)
+    with pytest.raises(TrainError, match="'vae' run"):
+        other.resume()
+
+
+def test_checkpoint_errors_are_clear_and_nothing_is_overwritten(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_model(bad)
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_model(tmp_path / "missing.pt")
+    other = tmp_path / "other.pt"
+    torch.save({"hello": torch.zeros(1)}, other)
+    with pytest.raises(CheckpointError, match="not a flatgroove checkpoint"):
+        load_model(other)
+    old = tmp_path / "old.pt"
+    save_checkpoint(old, {"model_config": {}, "state_dict": {}})
+    ck = torch.load(old, weights_only=True)
+    ck["version"] = 99
+    torch.save(ck, old)
+    with pytest.raises(CheckpointError, match="format version 99"):
+        load_model(old)
+    assert bad.read_bytes() == b"not a checkpoint at all"
+
+
+def test_checkpoint_round_trip(tmp_path):
+    x = _data(8)
+    tr = Trainer(ModelConfig(variant="vhp", **TINY), TrainConfig(epochs=1, batch_size=8), x, x,
+                 tmp_path, progress=False)
+    tr.fit()
+    m = load_model(tmp_path)  # a run folder loads its best.pt
+    assert m.variant == "vhp" and not m.training
+    z = torch.randn(2, 4)
+    torch.testing.assert_close(m.f(z), tr.model.eval().f(z))
