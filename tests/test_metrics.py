@@ -120,10 +120,16 @@ def test_abrupt_jump_share_by_hand() -> None:
 
 
 def test_hits_from_outputs_layout() -> None:
-    y = np.zeros((2, 32, 9, 3), np.float32)
-    y[1, 4, 2, 0] = 0.9  # p of step 4, closed hi-hat
-    y[0, 0, 0, 1] = 0.9  # a p*v entry, not a hit
-    h = hits_from_outputs(y.reshape(2, -1))
+    """The layout of flatgroove.model.decoder.geometry_output: per step [p, p*v, p*o] x 9."""
+    import torch
+
+    from flatgroove.model.decoder import geometry_output
+
+    logits = torch.full((2, 32, 9), -10.0)
+    logits[1, 4, 2] = 10.0  # a hit at step 4, closed hi-hat
+    vel = torch.full((2, 32, 9), 0.9)  # p*v entries are never read as hits
+    y = geometry_output(logits, vel, torch.zeros(2, 32, 9)).numpy()
+    h = hits_from_outputs(y)
     assert h.shape == (2, 32, 9)
     assert h.sum() == 1 and h[1, 4, 2] == 1
 

@@ -120,13 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     from flatgroove.data.folder import DatasetError
+    from flatgroove.generate import GenerateError
     from flatgroove.groove import GrooveError
     from flatgroove.midi import MidiError
     from flatgroove.model.checkpoint import CheckpointError
 
     try:
         return int(func(args) or 0)
-    except (UserError, MidiError, DatasetError, GrooveError, CheckpointError, FileNotFoundError) as e:
+    except (UserError, MidiError, DatasetError, GrooveError, CheckpointError, GenerateError,
+            FileNotFoundError) as e:
         print(f"flatgroove: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -276,3 +276,44 @@ def session_roll(
 
 
 __all__ = ["interpolation_rolls", "piano_roll", "session_roll"]
+
+
+def magnification_map(
+    grid_x: np.ndarray,
+    grid_y: np.ndarray,
+    log_mf: np.ndarray,
+    points: np.ndarray,
+    paths: Sequence[np.ndarray],
+    path: str | os.PathLike,
+    title: str | None = None,
+    point_labels: np.ndarray | None = None,
+) -> Path:
+    """A d = 2 latent space: log magnification factor √det G as a heat map, the data's
+    encodings on top, and straight paths between pairs. A flat space is an even colour."""
+    fig = _figure(6.4, 5.6)
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.pcolormesh(grid_x, grid_y, log_mf, cmap="viridis", shading="auto")
+    cb = fig.colorbar(im, ax=ax)
+    cb.set_label("log magnification factor  log √det G")
+    if point_labels is not None and len(point_labels):
+        from matplotlib import colormaps
+
+        names = sorted(set(point_labels.tolist()))
+        cm = colormaps["tab10"]
+        for i, n in enumerate(names):
+            m = point_labels == n
+            ax.scatter(points[m, 0], points[m, 1], s=3, alpha=0.5, color=cm(i % 10), label=n, lw=0)
+        if len(names) <= 12:
+            ax.legend(fontsize=6, markerscale=3, loc="upper right", framealpha=0.7)
+    else:
+        ax.scatter(points[:, 0], points[:, 1], s=3, alpha=0.4, color="white", lw=0)
+    for p in paths:
+        ax.plot(p[:, 0], p[:, 1], color="#ff4040", lw=1.2)
+        ax.scatter(p[[0, -1], 0], p[[0, -1], 1], color="#ff4040", s=12, zorder=3)
+    ax.set_xlim(grid_x.min(), grid_x.max())
+    ax.set_ylim(grid_y.min(), grid_y.max())
+    ax.set_xlabel("z₁")
+    ax.set_ylabel("z₂")
+    ax.set_title(title or "magnification factor", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)

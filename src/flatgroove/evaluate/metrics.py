@@ -94,10 +94,11 @@ def interpolation_paths(
 
 
 def hits_from_outputs(Y: ArrayLike, threshold: float = 0.5) -> np.ndarray:
-    """Binary hits (..., 32, 9) from decoder outputs (..., 864) laid out as [p, p*v, p*o]."""
+    """Binary hits (..., 32, 9) from decoder outputs (..., 864): per step [p(9), p*v(9), p*o(9)],
+    as flatgroove.model.decoder.geometry_output lays them out."""
     y = _np(Y)
-    y = y.reshape(*y.shape[:-1], N_STEPS, N_DRUMS, 3)
-    return (y[..., 0] >= threshold).astype(np.int8)
+    y = y.reshape(*y.shape[:-1], N_STEPS, 3, N_DRUMS)
+    return (y[..., 0, :] >= threshold).astype(np.int8)
 
 
 def step_sizes(Y: ArrayLike) -> np.ndarray:

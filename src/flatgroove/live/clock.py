@@ -208,4 +208,4 @@ class MidiClock:
         return None
 
 
-__all__ = ["BEATS_PER_BAR", "InternalClock", "MidiClock", "PPQN", "SystemTime", "VirtualTime"]
+__all__ = ["BEATS_PER_BAR", "PPQN", "InternalClock", "MidiClock", "SystemTime", "VirtualTime"]

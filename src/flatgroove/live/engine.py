@@ -14,8 +14,10 @@ Per bar b (bar b spans beats [4b, 4b+4)):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
+import sys
 import threading
 import time
 from collections import Counter
@@ -94,9 +96,9 @@ class InlineWorker:
     """For simulation: computes at once, but the result counts as ready `latency` seconds
     (virtual) after the request, so late decodes can be simulated deterministically."""
 
-    def __init__(self, model: Model, latency: float = 0.0) -> None:
+    def __init__(self, model: Model, latency: float | Callable[[int], float] = 0.0) -> None:
         self.model = model
-        self.latency = latency
+        self.latency = latency  # seconds, or a function of the bar (0-based)
         self.cache: dict[str, np.ndarray] = {}
         self._pending: list[DecodeResult] = []
 
@@ -107,7 +109,8 @@ class InlineWorker:
             err = None
         except Exception as e:  # noqa: BLE001 - a failed decode is reported, the jam goes on
             g, z, err = None, None, f"{type(e).__name__}: {e}"
-        self._pending.append(DecodeResult(req.id, req.bar, g, z, req.submitted + self.latency,
+        lat = self.latency(req.bar) if callable(self.latency) else self.latency
+        self._pending.append(DecodeResult(req.id, req.bar, g, z, req.submitted + lat,
                                           time.perf_counter() - t, err))
 
     def poll(self, now: float) -> list[DecodeResult]:
@@ -139,12 +142,12 @@ class ThreadWorker:
         self._thread.start()
 
     def _run(self) -> None:
-        try:  # one thread for inference: the other core is for timing and MIDI
-            import torch
-
-            torch.set_num_threads(1)
-        except Exception:  # noqa: BLE001 - a model without torch is fine
-            pass
+        # One thread for inference: the other cores are for timing and MIDI. (Only if the
+        # model uses torch: importing it here would hold the GIL for seconds.)
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            with contextlib.suppress(Exception):
+                torch.set_num_threads(1)
         while True:
             req = self._in.get()
             if req is None:
@@ -311,6 +314,7 @@ class Engine:
         self._logged_bpm = self.clock.bpm
         self.current_groove: Groove | None = None  # what the machine plays now (for the view)
         self.n_steps = 0
+        self.n_in = 0  # input messages handled
         self._finished = -1  # last bar whose log is complete
         self.lock = threading.Lock()  # guards what the view reads
 
@@ -407,9 +411,11 @@ class Engine:
         nb = self.scheduler.next_beat()
         if nb is not None and (cap is None or nb <= cap + 1e-9):
             t = min(t, self.clock.time_at(nb))
-        for beat in (4 * self.next_plan_bar - self.decode_lead,
-                     4 * self.next_commit_bar - self.commit_lead, 4 * (self.current_bar + 1)):
-            if cap is None or beat <= cap:
+        end = self.end_bar if self.end_bar is not None else math.inf
+        for bar, beat in ((self.next_plan_bar, 4 * self.next_plan_bar - self.decode_lead),
+                          (self.next_commit_bar, 4 * self.next_commit_bar - self.commit_lead),
+                          (self.current_bar + 1 - 1e-9, 4 * (self.current_bar + 1))):
+            if bar < end and (cap is None or beat <= cap):
                 t = min(t, self.clock.time_at(beat))
         if isinstance(self.clock, MidiClock) and self.clock.last_tick is not None:
             t = min(t, self.clock.last_tick + self.clock.timeout_beats * PPQN * self.clock.period
@@ -435,6 +441,7 @@ class Engine:
         return more and any(p.pending() for p in self.inputs)
 
     def _handle(self, t: float, item: Any, coalesced: dict[str, Any]) -> None:
+        self.n_in += 1
         if isinstance(item, mido.Message):
             msg = item
         else:
@@ -447,7 +454,9 @@ class Engine:
         if kind in ("clock", "start", "stop", "continue"):
             if isinstance(self.clock, MidiClock):
                 note = self.clock.on_message(t, kind)
-                if note:
+                if note and kind == "stop":
+                    self._halt(t, "MIDI clock Stop")
+                elif note:
                     self.say(note, t)
             return  # an internal clock ignores a device's clock
         if kind in ("active_sensing", "songpos", "song_select", "tune_request", "reset"):
@@ -464,9 +473,10 @@ class Engine:
                 return
             drums = self.controls.drum_channel is None or msg.channel == self.controls.drum_channel
             if kind == "note_on" and msg.velocity > 0 and drums and not self.controls.claims(msg):
-                if self.clock.running:
-                    if self.recorder.add(self.clock.beat_at(t), msg.note, msg.velocity) is None:
-                        self.unexpected[f"unmapped drum note {msg.note}"] += 1
+                placed = (self.recorder.add(self.clock.beat_at(t), msg.note, msg.velocity)
+                          if self.clock.running else True)
+                if placed is None:
+                    self.unexpected[f"unmapped drum note {msg.note}"] += 1
                 return
             if drums or self.controls.claims(msg):
                 return  # note-offs, hi-hat pedal CCs: part of drumming, not for us

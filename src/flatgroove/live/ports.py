@@ -8,6 +8,7 @@ thread), because the engine may look at them a little later.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -135,28 +136,50 @@ def resolve(name: str, names: Iterable[str], kind: str) -> str:
                     f"(or use --virtual to create a port called {name!r})")
 
 
+_REALTIME = frozenset((0xF8, 0xFA, 0xFB, 0xFC))  # clock, start, continue, stop
+
+
 class TimedInput:
-    """A real input port: each message is stamped with time.monotonic() on arrival and
-    queued; `wake` is set so that the engine's thread wakes up at once."""
+    """A real input port, read with python-rtmidi directly: the callback (rtmidi's thread,
+    JACK's process thread on JACK) only stamps the raw bytes with time.monotonic() and
+    queues them. Parsing happens later on the engine's thread, so the callback holds the
+    GIL for microseconds: a client that is slow in JACK's cycle loses MIDI events, which a
+    CC flood would otherwise cause. Only clock messages wake the engine at once (it needs
+    the latest tick to place notes); everything else waits for its next step."""
 
     def __init__(self, b: mido.Backend, name: str, virtual: bool = False,
                  wake: threading.Event | None = None, client_name: str = CLIENT_NAME) -> None:
+        import rtmidi
+
         self._q: deque[tuple[float, Any]] = deque()
         self.wake = wake
-        if not virtual:
-            name = resolve(name, b.get_input_names(), "input")
+        api = getattr(rtmidi, f"API_{b.api}") if b.api else rtmidi.API_UNSPECIFIED
         try:
-            # mido turns any port with a client name into a virtual one: name only those.
-            extra = {"client_name": client_name} if virtual else {}
-            self.port = b.open_input(name, virtual=virtual, callback=self._on_message, **extra)
+            self._rt = rtmidi.MidiIn(rtapi=api, name=client_name)
         except Exception as e:  # noqa: BLE001
+            raise PortError(f"cannot open the MIDI system for input: {e}") from None
+        try:
+            if virtual:
+                self._rt.open_virtual_port(name)
+            else:
+                names = self._rt.get_ports()
+                name = resolve(name, names, "input")
+                self._rt.open_port(names.index(name))
+        except PortError:
+            self._rt.delete()
+            raise
+        except Exception as e:  # noqa: BLE001
+            self._rt.delete()
             raise PortError(f"cannot open input port {name!r}: {e}") from None
+        self._rt.ignore_types(sysex=False, timing=False, active_sense=True)
+        self._rt.set_callback(self._on_message)
         self.name = name
         self.virtual = virtual
 
-    def _on_message(self, msg: mido.Message) -> None:
-        self._q.append((time.monotonic(), msg))
-        if self.wake is not None:
+    def _on_message(self, event: tuple[list[int], float], data: object = None) -> None:
+        raw = event[0]
+        self._q.append((time.monotonic(), raw))
+        if self.wake is not None and raw and raw[0] in _REALTIME:
             self.wake.set()
 
     def drain(self, max_n: int) -> list[tuple[float, Any]]:
@@ -169,10 +192,10 @@ class TimedInput:
         return bool(self._q)
 
     def close(self) -> None:
-        try:
-            self.port.close()
-        except Exception:  # noqa: BLE001 - closing a port that is gone
-            pass
+        with contextlib.suppress(Exception):  # closing a port that is gone
+            self._rt.cancel_callback()
+            self._rt.close_port()
+            self._rt.delete()
 
 
 class TimedOutput:
@@ -194,10 +217,8 @@ class TimedOutput:
         self.port.send(msg)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.port.close()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 class PortMonitor:
@@ -207,7 +228,14 @@ class PortMonitor:
 
     def __init__(self, b: mido.Backend, inputs: list[str], outputs: list[str],
                  on_gone: Callable[[str], None], interval: float = 0.5) -> None:
-        self.b, self.inputs, self.outputs = b, inputs, outputs
+        import rtmidi
+
+        # One client each, kept open: mido's get_*_names() opens and closes a client per
+        # call, and a JACK graph change each time can cost other clients MIDI events.
+        api = getattr(rtmidi, f"API_{b.api}") if b.api else rtmidi.API_UNSPECIFIED
+        self._mi = rtmidi.MidiIn(rtapi=api, name=f"{CLIENT_NAME}-monitor")
+        self._mo = rtmidi.MidiOut(rtapi=api, name=f"{CLIENT_NAME}-monitor")
+        self.inputs, self.outputs = inputs, outputs
         self.on_gone = on_gone
         self.interval = interval
         self._stop = threading.Event()
@@ -220,7 +248,7 @@ class PortMonitor:
 
     def check(self) -> str | None:
         try:
-            ins, outs = self.b.get_input_names(), self.b.get_output_names()
+            ins, outs = self._mi.get_ports(), self._mo.get_ports()
         except Exception as e:  # noqa: BLE001 - the MIDI system itself went away
             return f"the MIDI system stopped answering ({str(e).strip()})"
         for n in self.inputs:
@@ -242,6 +270,9 @@ class PortMonitor:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
+        for rt in (self._mi, self._mo):
+            with contextlib.suppress(Exception):
+                rt.delete()
 
 
 __all__ = [

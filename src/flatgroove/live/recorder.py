@@ -44,7 +44,7 @@ class Recorder:
             return None
         step = beat * 4.0
         grid = math.floor(step + 0.5)
-        off = float(np.clip(step - grid, -0.5, 0.5))
+        off = float(np.clip(round(step - grid, 6), -0.5, 0.5))  # no float dust
         bar, s = divmod(grid, STEPS_PER_BAR)
         hits, vels, offs = self.bars.setdefault(bar, _empty_bar())
         v = float(np.clip(velocity / 127.0, 0.0, 1.0))

@@ -21,7 +21,7 @@ import numpy as np
 
 from flatgroove.groove import STEPS_PER_BAR, Groove
 from flatgroove.live.clock import InternalClock, VirtualTime
-from flatgroove.live.controls import Change, ControlMap, Script, load_bank, load_target
+from flatgroove.live.controls import Change, ControlMap, Script, Target, load_bank, load_target
 from flatgroove.live.engine import BarLog, Engine, InlineWorker, LogEntry, Model
 from flatgroove.live.ports import MemoryInput, MemoryOutput
 from flatgroove.live.recorder import bars_to_grooves
@@ -246,7 +246,8 @@ def simulate(
     a: float | None = None,
     target: str | int | None = None,
     seed: int | None = None,
-    decode_latency: float | None = None,
+    decode_latency: float | Callable[[int], float] | None = None,
+    bank: list[Groove | Target] | None = None,
     inputs: list[tuple[float, Any]] | None = None,
     on_bar: Callable[[BarLog], None] | None = None,
     on_log: Callable[[str], None] | None = None,
@@ -263,7 +264,9 @@ def simulate(
       `drum_map`. Keyword arguments override the script's settings.
     bars: session length (default: the script's `bars`, else the MIDI file's length, else
       16 or 4 bars past the last scripted change).
-    decode_latency: virtual seconds each decode takes (to rehearse late patterns).
+    decode_latency: virtual seconds each decode takes, or a function of the bar (0-based)
+      giving them (to rehearse late patterns).
+    bank: targets to use instead of the controls file's bank (Grooves are named by .name).
     inputs: extra (virtual time, message or raw bytes) fed to the input port; time 0 is bar
       1's downbeat.
     """
@@ -285,7 +288,7 @@ def simulate(
                      ("drum_map", st.get("drum_map"))):
         if val is not None:
             setattr(cmap, key, val)
-    latency = float(decode_latency if decode_latency is not None else st.get("decode_latency", 0.0))
+    latency = decode_latency if decode_latency is not None else float(st.get("decode_latency", 0.0))
     n_req = bars if bars is not None else st.get("bars")
     events, n_bars, drummer_tempo = _drummer_events(drummer, n_req, cmap.drum_map)
     if n_req is None and script.last_bar + 3 > n_bars:
@@ -299,9 +302,14 @@ def simulate(
     clock = InternalClock(tempo, start=start)
     port = MemoryInput()
     out = MemoryOutput(vt.now)
-    bank, problems = load_bank(cmap.bank, cmap.drum_map)
+    if bank is not None:
+        targets = [b if isinstance(b, Target) else Target(b.name or f"groove {i + 1}", groove=b)
+                   for i, b in enumerate(bank)]
+        problems: list[str] = []
+    else:
+        targets, problems = load_bank(cmap.bank, cmap.drum_map)
     tgt = target if target is not None else st.get("target")
-    engine = Engine(model, out, [port], cmap, clock, InlineWorker(model, latency), bank,
+    engine = Engine(model, out, [port], cmap, clock, InlineWorker(model, latency), targets,
                     end_bar=n_bars, on_bar=on_bar, on_log=on_log, keep_history=True, target=tgt)
     for p in problems:
         engine.say(f"bank: {p}", 0.0, bar=0)

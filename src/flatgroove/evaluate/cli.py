@@ -1,0 +1,84 @@
+"""`flatgroove evaluate CKPT [CKPT ...] --data PATH --out DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from flatgroove.cli import UserError
+    from flatgroove.data import load_dataset
+    from flatgroove.evaluate import report
+    from flatgroove.evaluate.study import StudySettings, run_study
+    from flatgroove.generate import resolve_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ws = load_dataset(args.data, split=args.split)
+    if len(ws) < 2:
+        raise UserError(f"{args.data}: the {args.split} split has {len(ws)} windows; need at least 2")
+    x = ws.tensors()
+    s = StudySettings(pairs=args.pairs, geodesic_pairs=args.geodesic_pairs,
+                      geodesic_steps=args.geodesic_steps, flat_points=args.flat_points, seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    models, results = {}, {}
+    for spec in args.checkpoints:
+        m = resolve_model(spec)
+        name = _name(spec, m, models)
+        t = time.perf_counter()
+        results[name] = run_study(m, x, s, label=name)
+        results[name]["seconds"] = time.perf_counter() - t
+        models[name] = m
+        print(f"{name}: evaluated in {results[name]['seconds']:.0f} s")
+    table = report.markdown_table(results)
+    md = [f"# Evaluation on the {args.split} split ({len(x)} windows of {args.data})", "", table, ""]
+    flat = next((n for n in results if results[n]["variant"] == "flat"), None)
+    vae = next((n for n in results if results[n]["variant"] == "vae"), None)
+    if flat and vae:
+        md += [f"## The claim: {flat} against {vae}", ""] + report.claim_check(results, flat, vae) + [""]
+    figs = report.interpolation_figure(models, results, x, out / "interpolation.png", n_pairs=args.figures)
+    for name, m in models.items():
+        if m.latent_dim == 2:
+            figs.append(report.magnification_figure(
+                m, results[name]["_z"].numpy(), results[name]["_pairs"], out / f"magnification-{name}.png",
+                labels=ws.meta["style"]))
+    md += ["## Figures", ""] + [f"![{f.stem}]({f.name})" for f in figs]
+    (out / "results.md").write_text("\n".join(md) + "\n")
+    report.write_json(results, out / "results.json", {**asdict(s), "split": args.split, "data": str(args.data)})
+    print(table)
+    if flat and vae:
+        print("\n".join(report.claim_check(results, flat, vae)))
+    print(f"wrote {out / 'results.md'}, {out / 'results.json'} and {len(figs)} figures")
+    return 0
+
+
+def _name(spec: str, m, taken: dict) -> str:
+    p = Path(spec)
+    base = p.name if p.is_dir() else (p.parent.name if p.suffix == ".pt" and p.stem in ("best", "last") else p.stem)
+    base = base or m.variant
+    name, k = base, 2
+    while name in taken:
+        name, k = f"{base}-{k}", k + 1
+    return name
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="measure models: reconstruction, smoothness, flatness, geodesics")
+    p.add_argument("checkpoints", nargs="+", help="checkpoint files, run folders, or flat / vae")
+    p.add_argument("--data", default=None, help="Groove MIDI Dataset folder or any MIDI folder")
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", required=True, help="folder for results.md, results.json and figures")
+    p.add_argument("--pairs", type=int, default=500)
+    p.add_argument("--geodesic-pairs", dest="geodesic_pairs", type=int, default=100)
+    p.add_argument("--geodesic-steps", dest="geodesic_steps", type=int, default=100)
+    p.add_argument("--flat-points", dest="flat_points", type=int, default=200)
+    p.add_argument("--figures", type=int, default=1, help="interpolation figures (test pairs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0)
+    p.set_defaults(func=_evaluate)

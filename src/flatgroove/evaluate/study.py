@@ -1,0 +1,108 @@
+"""The evaluation study of one model on a test set (DESIGN §5): reconstruction, interpolation
+smoothness, flatness of the pull-back metric, and geodesics. Fixed seeds and fixed pairs, so
+every model is measured on the same grooves and the same pairs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from flatgroove import geometry
+from flatgroove.drums import N_DRUMS
+from flatgroove.evaluate import metrics as M
+
+
+@dataclass
+class StudySettings:
+    pairs: int = 500  # interpolation pairs
+    points: int = 17  # points on each straight line, ends included
+    flat_points: int = 200  # test encodings (and as many mixups) where G is measured
+    geodesic_pairs: int = 100
+    geodesic_steps: int = 100
+    seed: int = 0
+    batch: int = 512
+
+
+def fixed_pairs(n_items: int, n_pairs: int, seed: int) -> np.ndarray:
+    """(n_pairs, 2) indices of distinct items, the same for every model."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, n_items, n_pairs)
+    b = (a + rng.integers(1, n_items, n_pairs)) % n_items
+    return np.stack([a, b], 1)
+
+
+@torch.no_grad()
+def reconstruction(model, x: torch.Tensor, batch: int, seed: int) -> dict:
+    tp = fp = fn = tn = 0
+    vel_err = off_err = 0.0
+    n_hits = 0
+    neg_elbo = 0.0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for s in range(0, len(x), batch):
+            xb = x[s : s + batch]
+            mu, logvar = model.encoder(xb)
+            logits, vel, off = model.decoder(mu)
+            t = xb[..., :N_DRUMS] > 0.5
+            p = logits > 0
+            tp += int((t & p).sum())
+            fp += int((~t & p).sum())
+            fn += int((t & ~p).sum())
+            tn += int((~t & ~p).sum())
+            vel_err += float((t * (vel - xb[..., N_DRUMS : 2 * N_DRUMS]).abs()).sum())
+            off_err += float((t * (off - xb[..., 2 * N_DRUMS :]).abs()).sum())
+            n_hits += int(t.sum())
+            z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+            rec = model.reconstruction(xb, *model.decoder(z))["recon"]
+            neg_elbo += float((rec + model.kl(z, mu, logvar)).sum())
+    prec, rec_ = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
+    return {
+        "hit_f1": 2 * prec * rec_ / max(prec + rec_, 1e-12),
+        "hit_precision": prec,
+        "hit_recall": rec_,
+        "hit_accuracy": (tp + tn) / max(tp + tn + fp + fn, 1),
+        "vel_mae": vel_err / max(n_hits, 1),
+        "off_mae": off_err / max(n_hits, 1),
+        "neg_elbo": neg_elbo / max(len(x), 1),
+    }
+
+
+def run_study(model, x: torch.Tensor, s: StudySettings | None = None, progress: bool = True,
+              label: str = "") -> dict:
+    """Every figure of DESIGN §5 for one model on features x (n, 32, 27)."""
+    s = s or StudySettings()
+    torch.manual_seed(s.seed)
+    model.eval()
+    bar = tqdm(total=5, desc=f"evaluate {label}".strip(), disable=not progress or None, leave=False)
+    out: dict = {"variant": model.variant, "latent_dim": model.latent_dim, "test_windows": len(x)}
+    out["reconstruction"] = reconstruction(model, x, s.batch, s.seed)
+    bar.update(1)
+
+    z = torch.from_numpy(model.encode(x))
+    pairs = fixed_pairs(len(x), s.pairs, s.seed)
+    Y = M.interpolation_paths(model.f, z[pairs[:, 0]], z[pairs[:, 1]], s.points, s.batch)
+    sm = M.smoothness(Y)
+    sm["abrupt_jump_share"] = M.abrupt_jump_share(M.hits_from_outputs(Y))
+    out["interpolation"] = sm
+    bar.update(1)
+
+    g = torch.Generator().manual_seed(s.seed)
+    idx = torch.randperm(len(z), generator=g)[: s.flat_points]
+    zs = z[idx]
+    G_data = geometry.metric(model.f, zs)
+    G_mix = geometry.metric(model.f, geometry.mixup(z, s.flat_points, 0.2, generator=g))
+    out["flatness_data"] = M.flatness(G_data)
+    out["flatness_mixup"] = M.flatness(G_mix)
+    bar.update(2)
+
+    gp = pairs[: s.geodesic_pairs]
+    geo = M.geodesic_study(model.f, z[gp[:, 0]], z[gp[:, 1]], n_points=s.points, steps=s.geodesic_steps)
+    out["geodesic"] = {k: v for k, v in geo.items() if not isinstance(v, (np.ndarray, torch.Tensor))}
+    bar.update(1)
+    bar.close()
+    out["_z"] = z
+    out["_pairs"] = pairs
+    return out

@@ -1,0 +1,177 @@
+"""`flatgroove ports` and `flatgroove jam`: the live jam and its simulation from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from flatgroove.cli import UserError
+
+JAM_HELP = """\
+Live: flatgroove jam --in DRUMS --out SYNTH [--bpm 120 | --clock PORT] --mode accompany
+Simulation (no hardware): flatgroove jam --simulate DRUMMER.mid|BUILTIN --script S.toml
+    --out SESSION.mid [--wav SESSION.wav] [--png SESSION.png]
+Mappings (CCs, pads, channels): see `flatgroove jam --show-controls`."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ports", help="list MIDI input and output ports")
+    p.add_argument("--api", default="auto", choices=["auto", "alsa", "jack"],
+                   help="MIDI system (default: ALSA if present, else JACK)")
+    p.set_defaults(func=_ports)
+
+    j = sub.add_parser("jam", help="jam live with a drummer (or simulate a session)",
+                       description=JAM_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    j.add_argument("--in", dest="ins", action="append", default=[], metavar="NAME",
+                   help="input port: the drummer, pads, knobs (repeat for several)")
+    j.add_argument("--out", metavar="NAME|FILE",
+                   help="output port (live), or the session MIDI file (with --simulate)")
+    t = j.add_mutually_exclusive_group()
+    t.add_argument("--bpm", type=float, help="tempo of the internal clock (default 120)")
+    t.add_argument("--clock", metavar="NAME", help="follow this port's MIDI clock")
+    j.add_argument("--mode", choices=["answer", "accompany", "morph"],
+                   help="mode at start (default: from the controls file)")
+    j.add_argument("--controls", metavar="FILE.toml", help="mappings and settings")
+    j.add_argument("--target", help="target at start: bank name or slot, built-in or MIDI file")
+    j.add_argument("--a", type=float, help="blend at start, 0..1")
+    j.add_argument("--virtual", action="store_true",
+                   help="create the --in/--out ports for other programs to connect to")
+    j.add_argument("--api", default="auto", choices=["auto", "alsa", "jack"], help="MIDI system")
+    j.add_argument("--model", default="flat",
+                   help="flat (shipped, default), vae, a checkpoint path, or toy (a stand-in)")
+    j.add_argument("--bars", type=int, help="stop after this many bars")
+    j.add_argument("--simulate", metavar="DRUMMER", help="simulate: MIDI file or built-in name")
+    j.add_argument("--script", metavar="FILE.toml", help="simulation: scripted control changes")
+    j.add_argument("--wav", metavar="FILE", help="simulation: render the session to WAV")
+    j.add_argument("--png", metavar="FILE", help="simulation: piano roll of the session")
+    j.add_argument("--seed", type=int, help="random seed (sampled targets)")
+    j.add_argument("--decode-latency", type=float, default=None,
+                   help="simulation: seconds each decode takes (rehearse late patterns)")
+    j.add_argument("--show-controls", action="store_true",
+                   help="print the default controls file (documented) and exit")
+    j.set_defaults(func=_jam)
+
+
+def _ports(args: argparse.Namespace) -> int:
+    from flatgroove.live.ports import list_ports
+
+    ins, outs = list_ports(args.api)
+    print("input ports:")
+    for n in ins or ["(none)"]:
+        print(f"  {n}")
+    print("output ports:")
+    for n in outs or ["(none)"]:
+        print(f"  {n}")
+    return 0
+
+
+def load_model(spec: str):
+    """flat | vae | a checkpoint path | toy."""
+    if spec == "toy":
+        from flatgroove.live.toy import ToyModel
+
+        return ToyModel()
+    try:
+        import flatgroove
+
+        return flatgroove.load_model(None if spec == "flat" else spec)
+    except ModuleNotFoundError as e:
+        raise UserError(f"the model code is not available ({e}); try --model toy") from None
+    except (ValueError, OSError) as e:  # CheckpointError is a ValueError
+        raise UserError(f"cannot load model {spec!r}: {e} (--model toy runs without one)") from None
+
+
+def _controls(args: argparse.Namespace):
+    from flatgroove.live.controls import ControlMap
+
+    c = ControlMap.load(args.controls)
+    if args.mode:
+        c.mode = args.mode
+    if args.a is not None:
+        if not 0.0 <= args.a <= 1.0:
+            raise UserError("--a must be between 0 and 1")
+        c.a = args.a
+    if args.seed is not None:
+        c.seed = args.seed
+    return c
+
+
+def _jam(args: argparse.Namespace) -> int:
+    if args.show_controls:
+        from flatgroove.live.controls import default_controls_text
+
+        print(default_controls_text(), end="")
+        return 0
+    if args.bpm is not None and not 20 <= args.bpm <= 400:
+        raise UserError("--bpm must be between 20 and 400")
+    if args.simulate:
+        return _simulate(args)
+    if args.script or args.wav or args.png:
+        raise UserError("--script, --wav and --png go with --simulate")
+    if not args.out:
+        raise UserError("jam needs --out PORT (see `flatgroove ports`), or --simulate")
+    if not args.ins and not args.clock:
+        print("note: no --in port: the machine plays without hearing a drummer", file=sys.stderr)
+    return _live(args)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from flatgroove.live.simulate import simulate
+
+    if args.ins or args.clock or args.virtual:
+        raise UserError("--simulate uses in-memory ports; --in/--clock/--virtual do not apply")
+    controls = _controls(args)
+    model = load_model(args.model)
+    res = simulate(model, args.simulate, args.script, bars=args.bars, controls=controls,
+                   bpm=args.bpm, target=args.target, seed=args.seed,
+                   mode=args.mode, a=args.a, decode_latency=args.decode_latency,
+                   on_bar=lambda b: print(b.line(), flush=True))
+    print(res.summary().splitlines()[-1])
+    if args.out:
+        print(f"wrote {res.write_midi(args.out)}")
+    for what, path in (("wav", args.wav), ("png", args.png)):
+        if not path:
+            continue
+        try:
+            written = res.write_wav(path) if what == "wav" else res.write_png(path)
+            print(f"wrote {written}")
+        except ImportError as e:
+            print(f"skipped {path}: {what} output is not available ({e})", file=sys.stderr)
+    return 0
+
+
+def _live(args: argparse.Namespace) -> int:
+    from flatgroove.live.session import LiveSession
+    from flatgroove.live.view import TerminalView
+
+    controls = _controls(args)
+    model = load_model(args.model)
+    view: TerminalView | None = None
+
+    def on_log(text: str) -> None:
+        if view is not None:
+            view.message(text)
+
+    bpm = args.bpm or 120.0
+    s = LiveSession(model, args.out, args.ins, controls=controls, bpm=bpm,
+                    clock_port=args.clock, virtual=args.virtual, api=args.api,
+                    target=args.target, end_bar=args.bars, on_log=on_log)
+    try:
+        view = TerminalView(s.engine, s.ts.now).start()
+        names = ", ".join(p.name for p in s.inputs) or "(none)"
+        view.message(f"in: {names}   out: {s.output.name}   model: {args.model}   "
+                     f"controls: {controls.source}   Ctrl-C stops")
+        try:
+            reason = s.run()
+        except KeyboardInterrupt:
+            reason = "interrupted (Ctrl-C)"
+        finally:
+            view.stop()
+    finally:
+        s.close()
+    print(f"jam ended: {reason}")
+    normal = ("end of session", "stopped", "interrupted (Ctrl-C)")
+    return 0 if reason in normal else 1
+
+
+__all__ = ["load_model", "register"]

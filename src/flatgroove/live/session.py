@@ -1,0 +1,137 @@
+"""A live session: real ports, the system clock, a decoding thread, the engine's loop.
+
+`LiveSession(...).run()` is what `flatgroove jam` does; tests and the benchmark use it too.
+However it ends (the end bar, a stop request, a vanished port, an exception, Ctrl-C), every
+sounding note is ended and CC 123 is sent before the ports close.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+
+from flatgroove.live.clock import InternalClock, MidiClock, SystemTime
+from flatgroove.live.controls import ControlMap, load_bank
+from flatgroove.live.engine import BarLog, Engine, Model, ThreadWorker
+from flatgroove.live.ports import PortMonitor, TimedInput, TimedOutput, backend
+
+
+def run_realtime(engine: Engine, ts: SystemTime, wake: threading.Event,
+                 stop: threading.Event | None = None) -> str:
+    """The scheduling loop: step, then sleep until the next thing is due or input arrives.
+    Returns why it ended."""
+    try:
+        while not engine.stopped:
+            now = ts.now()
+            if stop is not None and stop.is_set():
+                engine.stop(now, "stopped")
+                break
+            t = engine.step(now)
+            if engine.stopped:
+                break
+            ts.wait(min(t, now + 0.1), wake)
+    except KeyboardInterrupt:
+        engine.stop(ts.now(), "interrupted (Ctrl-C)")
+        raise
+    except BaseException as e:
+        engine.stop(ts.now(), f"error: {type(e).__name__}: {e}")
+        raise
+    finally:
+        if not engine.stopped:
+            engine.stop(ts.now(), "stopped")
+    return engine.stop_reason
+
+
+class LiveSession:
+    """Opens everything a jam needs; `run()` plays until stopped; `close()` releases it all.
+
+    out: output port name (created, if `virtual`); ins: input port names (the drummer, pads,
+    knobs; all merged); clock_port: follow this port's MIDI clock instead of `bpm`;
+    start_at: monotonic time of bar 1's downbeat (internal clock; default: 1 s from now);
+    end_bar: stop after this many bars (None: play until stopped)."""
+
+    def __init__(
+        self,
+        model: Model,
+        out: str,
+        ins: list[str] | None = None,
+        *,
+        controls: ControlMap | None = None,
+        bpm: float = 120.0,
+        clock_port: str | None = None,
+        virtual: bool = False,
+        api: str = "auto",
+        target: str | int | None = None,
+        start_at: float | None = None,
+        end_bar: int | None = None,
+        on_log: Callable[[str], None] | None = None,
+        on_bar: Callable[[BarLog], None] | None = None,
+        keep_history: bool = False,
+        monitor: bool = True,
+    ) -> None:
+        self.ts = SystemTime()
+        self.wake = threading.Event()
+        self.controls = controls or ControlMap.load()
+        self.b = backend(api)
+        self.inputs: list[TimedInput] = []
+        self.output: TimedOutput | None = None
+        try:
+            names = list(ins or [])
+            if clock_port is not None and clock_port not in names:
+                names.append(clock_port)
+            for n in names:
+                self.inputs.append(TimedInput(self.b, n, virtual=virtual, wake=self.wake))
+            self.output = TimedOutput(self.b, out, virtual=virtual)
+        except BaseException:
+            self._close_ports()
+            raise
+        if clock_port is not None:
+            clock: InternalClock | MidiClock = MidiClock(bpm, timeout_beats=self.controls.clock_timeout)
+        else:
+            start = start_at if start_at is not None else self.ts.now() + 1.0
+            clock = InternalClock(bpm, start=start)
+        self.worker = ThreadWorker(model, wake=self.wake)
+        self.worker.warmup()
+        bank, problems = load_bank(self.controls.bank, self.controls.drum_map)
+        self.engine = Engine(model, self.output, list(self.inputs), self.controls, clock,
+                             self.worker, bank, end_bar=end_bar, on_log=on_log, on_bar=on_bar,
+                             keep_history=keep_history, target=target)
+        for p in problems:
+            self.engine.say(f"bank: {p}", self.ts.now())
+        self.monitor: PortMonitor | None = None
+        if monitor and not virtual:
+            self.monitor = PortMonitor(self.b, [p.name for p in self.inputs],
+                                       [self.output.name], self._port_gone).start()
+
+    def _port_gone(self, why: str) -> None:
+        self.engine.request_stop(why)
+        self.wake.set()
+
+    def run(self, stop: threading.Event | None = None) -> str:
+        """Play until the end bar, a stop, an error or Ctrl-C. Returns why it stopped."""
+        # Let the scheduling thread take the GIL back quickly from the view and decoder
+        # threads (the default 5 ms would show up as timing jitter).
+        old = sys.getswitchinterval()
+        sys.setswitchinterval(0.0005)
+        try:
+            return run_realtime(self.engine, self.ts, self.wake, stop)
+        finally:
+            sys.setswitchinterval(old)
+
+    def _close_ports(self) -> None:
+        for p in self.inputs:
+            p.close()
+        if self.output is not None:
+            self.output.close()
+
+    def close(self) -> None:
+        if self.monitor is not None:
+            self.monitor.stop()
+        if not self.engine.stopped:
+            self.engine.stop(self.ts.now(), "closed")
+        self.engine.close()
+        self._close_ports()
+
+
+__all__ = ["LiveSession", "run_realtime"]

@@ -1,0 +1,85 @@
+"""`flatgroove serve`: the browser front end on localhost."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with a clear message before uvicorn does with a traceback-ish log line."""
+    from flatgroove.cli import UserError
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise UserError(f"cannot listen on {host}:{port} ({e.strerror}); "
+                            f"is another server running? try --port {port + 1}") from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from flatgroove.cli import UserError
+    from flatgroove.generate import resolve_model
+    from flatgroove.web.jam import JamSession
+    from flatgroove.web.server import create_app
+    from flatgroove.web.service import Studio
+
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port must be 0..65535, got {args.port}")
+    _check_port(args.host, args.port)
+    model = resolve_model(args.model)
+    data = None if args.no_data else args.data
+    studio = Studio(model, model_source=str(args.model), dataset=data)
+    studio.builtin(args.drummer)  # a bad name is a user error now, not in the jam
+    inputs, outputs = [], []
+    if args.midi_in or args.midi_out:
+        from flatgroove.live.ports import TimedInput, TimedOutput, backend
+
+        b = backend(args.midi_api)
+        inputs = [TimedInput(b, n) for n in args.midi_in]
+        outputs = [TimedOutput(b, n) for n in args.midi_out]
+    jam = JamSession(studio, drummer=args.drummer, bpm=args.bpm, controls=args.controls,
+                     inputs=inputs, outputs=outputs)
+    app = create_app(studio, jam=jam, warm=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"flatgroove: warning: listening on {args.host}: anyone who can reach this "
+              "machine can use the server (there is no login)", file=sys.stderr)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"flatgroove: serving {model.variant} model (d = {model.latent_dim}) on "
+          f"http://{host}:{args.port}/  (Ctrl-C stops)", flush=True)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    finally:
+        jam.stop()
+        for p in inputs + outputs:
+            p.close()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="the browser front end: latent map, paths, the jam")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--model", default="flat",
+                   help="'flat' (shipped, default), 'vae', or a checkpoint file / run folder")
+    p.add_argument("--data", default=None,
+                   help="dataset for the latent map (default: the Groove MIDI Dataset)")
+    p.add_argument("--no-data", action="store_true",
+                   help="no dataset: the map shows the built-in grooves only")
+    p.add_argument("--drummer", default="rock",
+                   help="built-in groove the simulated jam drummer plays (default rock)")
+    p.add_argument("--bpm", type=float, default=None, help="jam tempo (default: the drummer's)")
+    p.add_argument("--controls", default=None, help="jam controls TOML (see `flatgroove jam`)")
+    p.add_argument("--midi-in", action="append", default=[], metavar="PORT",
+                   help="a MIDI input (controller) that steers the jam with the page; repeatable")
+    p.add_argument("--midi-out", action="append", default=[], metavar="PORT",
+                   help="also send the machine's notes to this MIDI output; repeatable")
+    p.add_argument("--midi-api", default="auto", choices=["auto", "alsa", "jack"])
+    p.add_argument("--log-level", default="warning",
+                   choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=_serve)

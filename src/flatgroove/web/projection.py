@@ -1,0 +1,195 @@
+"""The 2-D latent map: the dataset's encodings projected to the plane.
+
+For d = 2 the map is the latent space itself; otherwise the first two principal components
+(numpy SVD) of a subsample of the dataset's encodings. Being linear, the projection keeps
+straight latent paths straight on the map, and a map position maps back to a latent point
+(on the plane through the mean). Computed once per model and dataset and cached on disk
+in the flatgroove cache folder: dataset-derived arrays never go into the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MAP_POINTS = 3000  # a few thousand points: enough for the shape, light for the page
+MAP_VERSION = 1
+
+
+@dataclass
+class Projection:
+    """z -> (x, y) = (z - mean) @ components.T, and back."""
+
+    method: str  # "latent" (d <= 2) or "pca"
+    mean: np.ndarray  # (d,)
+    components: np.ndarray  # (2, d), orthonormal rows
+    explained: list[float] | None = None  # variance ratio of the two axes (pca)
+
+    @classmethod
+    def fit(cls, z: np.ndarray) -> Projection:
+        z = np.asarray(z, np.float64)
+        d = z.shape[1]
+        if d <= 2:
+            comps = np.eye(2, d)
+            return cls("latent", np.zeros(d), comps)
+        mean = z.mean(0)
+        _, s, vt = np.linalg.svd(z - mean, full_matrices=False)
+        var = s**2
+        comps = vt[:2]
+        # Fix the signs (SVD's are arbitrary) so the map does not flip between runs.
+        comps = comps * np.sign(comps[np.arange(2), np.abs(comps).argmax(1)])[:, None]
+        explained = [float(v / var.sum()) for v in var[:2]] if var.sum() > 0 else None
+        return cls("pca", mean, comps, explained)
+
+    def to_2d(self, z: np.ndarray) -> np.ndarray:
+        z = np.atleast_2d(np.asarray(z, np.float64))
+        return (z - self.mean) @ self.components.T
+
+    def to_latent(self, p: np.ndarray) -> np.ndarray:
+        p = np.asarray(p, np.float64)
+        return (self.mean + p @ self.components).astype(np.float32)
+
+
+@dataclass
+class MapData:
+    projection: Projection
+    points: np.ndarray  # (n, 2) float32, the dataset's subsample
+    styles: np.ndarray  # (n,) int index into style_names
+    style_names: list[str]
+    n_total: int  # windows in the dataset
+    dataset: bool
+    note: str
+
+
+def model_fingerprint(model) -> str:
+    """A hash of the model's weights and configuration."""
+    h = hashlib.blake2b(digest_size=12)
+    h.update(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().float().numpy().tobytes())
+    return h.hexdigest()
+
+
+def primary_style(style: str) -> str:
+    """'funk/groove1' -> 'funk', 'latin-brazilian-samba' -> 'latin' (the Groove MIDI
+    Dataset's naming); empty -> 'other'."""
+    s = style.split("/")[0].split("-")[0].strip()
+    return s or "other"
+
+
+def _cache_path(key: str) -> Path:
+    from flatgroove.data.cache import cache_dir
+
+    return cache_dir() / f"web-map-{key}.npz"
+
+
+def _save(path: Path, m: MapData) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".web-map.", suffix=".npz")
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                points=m.points,
+                styles=m.styles,
+                style_names=np.array(m.style_names, dtype=str),
+                n_total=np.array(m.n_total),
+                mean=m.projection.mean,
+                components=m.projection.components,
+                explained=np.array(m.projection.explained or [], np.float64),
+                method=np.array(m.projection.method),
+                note=np.array(m.note),
+            )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load(path: Path) -> MapData | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            ex = [float(x) for x in z["explained"]]
+            proj = Projection(str(z["method"]), z["mean"], z["components"], ex or None)
+            return MapData(proj, z["points"], z["styles"], [str(s) for s in z["style_names"]],
+                           int(z["n_total"]), True, str(z["note"]))
+    except Exception as e:  # noqa: BLE001 - a bad cache file is rebuilt, not fatal
+        log.warning("ignoring unreadable map cache %s (%s)", path, e)
+        return None
+
+
+def build_map(
+    model,
+    encode: Callable[[np.ndarray], np.ndarray],
+    builtin_z: np.ndarray,
+    dataset: str | os.PathLike | None,
+    max_points: int = MAP_POINTS,
+    seed: int = 0,
+) -> MapData:
+    """The map for `model` over the dataset at `dataset` (None: no dataset, the built-ins
+    alone). `encode` maps features (n, 32, 27) to z (n, d) (the caller's model lock)."""
+    ws = None
+    note = ""
+    if dataset is not None:
+        from flatgroove.data import load_dataset
+
+        try:
+            ws = load_dataset(dataset, progress=False)
+            if len(ws) == 0:
+                note, ws = f"the dataset at {dataset} has no 2-bar windows", None
+        except Exception as e:  # noqa: BLE001 - no dataset: the map still shows the built-ins
+            note, ws = f"no dataset ({str(e)[:200]})", None
+    if ws is None:
+        proj = Projection.fit(builtin_z if len(builtin_z) >= 2 else np.zeros((2, model.latent_dim)))
+        return MapData(proj, np.zeros((0, 2), np.float32), np.zeros(0, np.int32), [], 0, False,
+                       (note or "no dataset") + "; the map shows the built-in grooves only")
+
+    h = hashlib.blake2b(digest_size=12)
+    h.update(json.dumps({"v": MAP_VERSION, "n": max_points, "seed": seed}).encode())
+    h.update(model_fingerprint(model).encode())
+    h.update(np.ascontiguousarray(ws.features).tobytes())
+    h.update("\n".join(ws.meta["style"].tolist()).encode())
+    path = _cache_path(h.hexdigest())
+    if path.exists():
+        cached = _load(path)
+        if cached is not None:
+            return cached
+
+    rng = np.random.default_rng(seed)
+    n = len(ws)
+    idx = np.sort(rng.choice(n, size=min(n, max_points), replace=False))
+    z = encode(ws.features[idx])
+    proj = Projection.fit(z)
+    styles = np.array([primary_style(s) for s in ws.meta["style"][idx]])
+    names, inv = np.unique(styles, return_inverse=True)
+    # Most common styles first, so their colours are the distinct ones of the palette.
+    order = np.argsort(-np.bincount(inv), kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    what = "latent space (d = 2)" if proj.method == "latent" else "PCA of the encodings"
+    m = MapData(
+        proj,
+        proj.to_2d(z).astype(np.float32),
+        rank[inv].astype(np.int32),
+        [str(names[i]) for i in order],
+        n,
+        True,
+        f"{len(idx)} of {n} dataset windows, {what}",
+    )
+    try:
+        _save(path, m)
+    except OSError as e:
+        log.warning("could not cache the map at %s (%s)", path, e)
+    return m

@@ -1,0 +1,318 @@
+"""What the server does with the model, apart from HTTP: encode, decode, paths, blends,
+samples, MIDI bytes and the latent map, with grooves as JSON-ready dicts.
+
+One `Studio` per server. Model calls are serialised by a lock: request threads and the jam
+thread share one model, and torch already uses the cores for one call.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flatgroove.groove import Groove
+from flatgroove.web import schemas as S
+
+
+class ApiError(Exception):
+    """A request that cannot be met; becomes an HTTP error with this status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _r(a: np.ndarray, nd: int = 3) -> list:
+    return np.round(np.asarray(a, np.float64), nd).tolist()
+
+
+def groove_json(g: Groove) -> dict[str, Any]:
+    """{name, tempo, hits, velocities, offsets}: 32 x 9 lists (hits as 0/1)."""
+    return {
+        "name": g.name,
+        "tempo": round(float(g.tempo), 3),
+        "hits": g.hits.astype(np.int8).tolist(),
+        "velocities": _r(g.velocities),
+        "offsets": _r(g.offsets),
+    }
+
+
+class LockedModel:
+    """The model's user API behind one lock (the jam engine uses this too)."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.lock = threading.Lock()
+        self.latent_dim = int(model.latent_dim)
+
+    def encode(self, grooves) -> np.ndarray:
+        with self.lock:
+            return np.asarray(self.model.encode(grooves), np.float32)
+
+    def decode(self, z, tempo: float = 120.0, threshold: float = 0.5) -> list[Groove]:
+        with self.lock:
+            return self.model.decode(z, tempo=tempo, threshold=threshold)
+
+    def sample(self, n: int, temperature: float = 1.0, seed: int | None = None) -> np.ndarray:
+        with self.lock:
+            return np.asarray(self.model.sample(n, temperature=temperature, seed=seed), np.float32)
+
+
+class Studio:
+    """The model, the built-in grooves and their codes, and the latent map (lazily)."""
+
+    def __init__(
+        self,
+        model,
+        model_source: str = "",
+        dataset: str | os.PathLike | None = None,
+        upload_limit: int = 1 << 20,
+    ) -> None:
+        from flatgroove.presets import all_builtins
+
+        self.model = LockedModel(model)
+        self.raw_model = model
+        self.model_source = str(model_source)
+        self.dataset = dataset
+        self.upload_limit = upload_limit
+        self.builtins: dict[str, Groove] = all_builtins()
+        self.builtin_z: dict[str, np.ndarray] = dict(
+            zip(self.builtins, self.model.encode(list(self.builtins.values())))
+        )
+        self._map = None
+        self._map_lock = threading.Lock()
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.latent_dim
+
+    # -- the map -----------------------------------------------------------------------------
+    def map_data(self):
+        """Built on first use (encodes a few thousand windows), then cached in memory and on
+        disk; concurrent first calls wait for one build."""
+        with self._map_lock:
+            if self._map is None:
+                from flatgroove.web.projection import build_map
+
+                self._map = build_map(
+                    self.raw_model,
+                    self.model.encode,
+                    np.stack(list(self.builtin_z.values())),
+                    self.dataset,
+                )
+            return self._map
+
+    def warm(self) -> threading.Thread:
+        """Build the map on a background thread, so the page's first look is quick."""
+        t = threading.Thread(target=self._warm, name="flatgroove-map", daemon=True)
+        t.start()
+        return t
+
+    def _warm(self) -> None:
+        try:
+            self.map_data()
+        except Exception:  # noqa: BLE001 - the request that needs the map will say why
+            pass
+
+    def to_2d(self, z: np.ndarray) -> list[list[float]]:
+        return _r(self.map_data().projection.to_2d(z), 4)
+
+    def from_point(self, p: tuple[float, float]) -> np.ndarray:
+        return self.map_data().projection.to_latent(np.asarray(p, np.float64))
+
+    def info(self) -> dict[str, Any]:
+        from flatgroove.drums import DRUMS, SHORT_NAMES
+
+        cfg = self.raw_model.config
+        ck = getattr(self.raw_model, "checkpoint_info", {}) or {}
+        return {
+            "model": {
+                "variant": cfg.variant,
+                "latent_dim": self.latent_dim,
+                "source": self.model_source,
+                "name": ck.get("name") or Path(self.model_source).stem or cfg.variant,
+            },
+            "builtins": list(self.builtins),
+            "drums": list(DRUMS),
+            "short_names": list(SHORT_NAMES),
+            "steps": 32,
+            "limits": {
+                "upload_bytes": self.upload_limit,
+                "interpolate_steps": S.MAX_STEPS,
+                "blend_grid": S.MAX_GRID,
+                "samples": S.MAX_SAMPLES,
+                "midi_grooves": S.MAX_MIDI_GROOVES,
+            },
+        }
+
+    def map_json(self) -> dict[str, Any]:
+        m = self.map_data()
+        b = self.builtin_json()
+        pts = np.concatenate([m.points.reshape(-1, 2), np.array([x["point"] for x in b]).reshape(-1, 2)])
+        lo, hi = (pts.min(0), pts.max(0)) if len(pts) else (np.zeros(2), np.ones(2))
+        return {
+            "method": m.projection.method,
+            "explained": m.projection.explained,
+            "dataset": m.dataset,
+            "note": m.note,
+            "n_total": m.n_total,
+            "points": _r(m.points, 3),
+            "styles": m.styles.astype(int).tolist(),
+            "style_names": m.style_names,
+            "builtins": [{"name": x["name"], "point": x["point"]} for x in b],
+            "bounds": [float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])],
+        }
+
+    # -- grooves and latent points -------------------------------------------------------------
+    def builtin_json(self) -> list[dict[str, Any]]:
+        names = list(self.builtins)
+        pts = self.to_2d(np.stack([self.builtin_z[n] for n in names]))
+        return [
+            {"name": n, "groove": groove_json(self.builtins[n]), "z": _r(self.builtin_z[n], 5),
+             "point": p}
+            for n, p in zip(names, pts)
+        ]
+
+    def builtin(self, name: str) -> Groove:
+        from flatgroove.presets import builtin
+
+        try:
+            return builtin(name)
+        except ValueError as e:
+            raise ApiError(404, str(e)) from None
+
+    def check_z(self, z: list[float] | np.ndarray) -> np.ndarray:
+        a = np.asarray(z, np.float32)
+        if a.shape != (self.latent_dim,):
+            raise ApiError(422, f"z must have {self.latent_dim} numbers (the model's latent size), "
+                                f"got {a.size}")
+        return a
+
+    def resolve(self, ref: S.GrooveRef) -> tuple[np.ndarray, float, str, Groove | None]:
+        """(z, tempo, label, groove or None) of a groove reference."""
+        if ref.name is not None:
+            g = self.builtin(ref.name)
+            key = next((k for k in self.builtin_z if k == g.name), None)
+            z = self.builtin_z[key] if key else self.model.encode([g])[0]
+            return z, ref.tempo or g.tempo, g.name, g
+        if ref.groove is not None:
+            g = ref.groove.to_groove()
+            return self.model.encode([g])[0], ref.tempo or g.tempo, g.name or "groove", g
+        if ref.z is not None:
+            return self.check_z(ref.z), ref.tempo or 120.0, "z", None
+        assert ref.point is not None
+        p = ref.point
+        return self.from_point(p), ref.tempo or 120.0, f"map ({p[0]:.2f}, {p[1]:.2f})", None
+
+    def encoded(self, g: Groove) -> dict[str, Any]:
+        z = self.model.encode([g])[0]
+        rec = self.model.decode(z[None], tempo=g.tempo)[0]
+        rec.name = f"{g.name or 'groove'} (reconstructed)"
+        return {"groove": groove_json(g), "z": _r(z, 5), "point": self.to_2d(z)[0],
+                "reconstruction": groove_json(rec)}
+
+    def encode_request(self, req: S.EncodeRequest) -> dict[str, Any]:
+        if req.name is not None:
+            return self.encoded(self.builtin(req.name))
+        assert req.groove is not None
+        return self.encoded(req.groove.to_groove())
+
+    def encode_midi(self, data: bytes, filename: str, bar: int) -> dict[str, Any]:
+        """An uploaded MIDI file: its 2 bars from `bar` (0-based), encoded."""
+        from flatgroove.midi import MidiError, read_drums, read_groove
+
+        if len(data) > self.upload_limit:
+            raise ApiError(413, f"the file is {len(data) / 1e6:.2f} MB; the limit is "
+                                f"{self.upload_limit / 1e6:.2f} MB")
+        if len(data) < 14 or not data.startswith(b"MThd"):
+            raise ApiError(422, f"{filename or 'the upload'} is not a MIDI file "
+                                "(it does not start with 'MThd')")
+        stem = Path(filename).stem[:80] or "upload"
+        with tempfile.TemporaryDirectory(prefix="flatgroove-upload-") as d:
+            path = Path(d) / "upload.mid"
+            path.write_bytes(data)
+            try:
+                g = read_groove(path, bar=bar)
+                bars = read_drums(path).n_bars
+            except MidiError as e:
+                raise ApiError(422, str(e).replace(str(path), filename or "upload")) from None
+        g.name = stem if bar == 0 else f"{stem} bars {bar + 1}-{bar + 2}"
+        out = self.encoded(g)
+        out["bars"] = bars
+        return out
+
+    def decode_request(self, req: S.DecodeRequest) -> dict[str, Any]:
+        if req.z is not None:
+            z = self.check_z(req.z)
+            label = "z"
+        else:
+            assert req.point is not None
+            z = self.from_point(req.point)
+            label = f"map ({req.point[0]:.2f}, {req.point[1]:.2f})"
+        g = self.model.decode(z[None], tempo=req.tempo, threshold=req.threshold)[0]
+        g.name = req.name or label
+        return {"groove": groove_json(g), "z": _r(z, 5), "point": self.to_2d(z)[0]}
+
+    def interpolate(self, req: S.InterpolateRequest) -> tuple[list[Groove], np.ndarray]:
+        from flatgroove.generate import line, slerp
+
+        za, ta, na, _ = self.resolve(req.a)
+        zb, tb, nb, _ = self.resolve(req.b)
+        path = (line if req.method == "line" else slerp)(za, zb, req.steps)
+        tempos = np.linspace(ta, tb, req.steps)
+        gs = []
+        for i, (zi, t) in enumerate(zip(path, tempos)):
+            g = self.model.decode(zi[None], tempo=float(t))[0]
+            g.name = f"{na} -> {nb} {i}/{req.steps - 1}"
+            gs.append(g)
+        return gs, path
+
+    def interpolate_json(self, req: S.InterpolateRequest) -> dict[str, Any]:
+        gs, path = self.interpolate(req)
+        return {"grooves": [groove_json(g) for g in gs], "z": _r(path, 5),
+                "points": self.to_2d(path), "method": req.method}
+
+    def blend(self, req: S.BlendRequest) -> dict[str, Any]:
+        from flatgroove.generate import line
+
+        refs = [self.resolve(c) for c in req.corners]
+        z = [r[0] for r in refs]
+        tempo = req.tempo or float(np.mean([r[1] for r in refs]))
+        rows, zs = [], []
+        for i, v in enumerate(np.linspace(0.0, 1.0, req.grid)):
+            left = ((1 - v) * z[0] + v * z[2]).astype(np.float32)
+            right = ((1 - v) * z[1] + v * z[3]).astype(np.float32)
+            pts = line(left, right, req.grid)
+            row = self.model.decode(pts, tempo=tempo)
+            for j, g in enumerate(row):
+                g.name = f"blend ({i}, {j})"
+            rows.append([groove_json(g) for g in row])
+            zs.append(pts)
+        zz = np.stack(zs)
+        return {"rows": rows, "z": _r(zz, 5),
+                "points": [self.to_2d(r) for r in zz], "corners": [r[2] for r in refs]}
+
+    def sample(self, req: S.SampleRequest) -> dict[str, Any]:
+        z = self.model.sample(req.n, temperature=req.temperature, seed=req.seed)
+        gs = self.model.decode(z, tempo=req.tempo)
+        for i, g in enumerate(gs):
+            g.name = f"sample {i + 1}" if req.seed is None else f"sample {req.seed}.{i + 1}"
+        return {"grooves": [groove_json(g) for g in gs], "z": _r(z, 5), "points": self.to_2d(z)}
+
+    def midi_bytes(self, req: S.MidiRequest) -> bytes:
+        from flatgroove.midi import write_midi
+
+        if req.grooves is not None:
+            gs = [g.to_groove() for g in req.grooves]
+        else:
+            assert req.path is not None
+            gs, _ = self.interpolate(req.path)
+        with tempfile.TemporaryDirectory(prefix="flatgroove-midi-") as d:
+            out = write_midi(gs, Path(d) / "out.mid", tempo=req.tempo)
+            return out.read_bytes()

@@ -1,0 +1,232 @@
+"""The live engine on real MIDI ports (JACK's dummy driver: no sound card needed).
+
+A session-scoped fixture starts its own JACK server (a unique name, killed at teardown) and
+skips these tests with the reason when it cannot. A second process, this file run as a
+script, plays the drummer into the engine and listens to what comes back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.jack
+
+BPM = 240.0  # 1 s bars keep the test short
+SPB = 60.0 / BPM
+
+
+@pytest.fixture(scope="session")
+def jack():
+    exe = shutil.which("jackd")
+    if exe is None:
+        pytest.skip("jackd is not installed (`make system-deps` installs jackd2)")
+    name = f"flatgroove-test-{os.getpid()}"
+    proc = subprocess.Popen(
+        [exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "128"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    old = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    from flatgroove.live.ports import PortError, backend
+
+    deadline = time.monotonic() + 10.0
+    try:
+        while True:
+            try:
+                backend("jack").get_output_names()
+                break
+            except PortError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    err = proc.stderr.read().decode(errors="replace")[-500:] if proc.poll() else ""
+                    pytest.skip(f"JACK server did not start: {err.strip() or 'timeout'}")
+                time.sleep(0.1)
+        yield name
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _peer_main(argv: list[str]) -> None:
+    """The other process: creates 'fg-peer:drums' (output) and 'fg-peer:listen' (input),
+    says 'ready', reads the start time, plays the drummer (and a CC flood), records what it
+    hears with monotonic timestamps, and prints it as JSON."""
+    import mido
+
+    cfg = json.loads(argv[0])
+    b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
+    got: list[tuple[float, list[int]]] = []
+    lock = threading.Lock()
+
+    def on_msg(m: mido.Message) -> None:
+        t = time.monotonic()
+        with lock:
+            got.append((t, m.bytes()))
+
+    listen = b.open_input("listen", virtual=True, client_name="fg-peer-in", callback=on_msg)
+    out = b.open_output("drums", virtual=True, client_name="fg-peer-out")
+    print("ready", flush=True)
+    t0 = float(sys.stdin.readline())
+    events = [(t0 + beat * cfg["spb"], mido.Message("note_on", channel=9, note=p, velocity=v))
+              for beat, p, v in cfg["notes"]]
+    events += [(t0 + beat * cfg["spb"] + 0.05, mido.Message("note_off", channel=9, note=p))
+               for beat, p, v in cfg["notes"]]
+    fb, fn = cfg.get("flood_beat", 0), cfg.get("flood", 0)
+    events += [(t0 + fb * cfg["spb"] + i * cfg.get("flood_dt", 0.001),
+                mido.Message("control_change", channel=0, control=1, value=0)) for i in range(fn)]
+    for t, m in sorted(events, key=lambda e: e[0]):
+        while (d := t - time.monotonic()) > 0:
+            time.sleep(d)
+        out.send(m)
+    while time.monotonic() < t0 + cfg["listen_s"]:
+        time.sleep(0.05)
+    listen.close()
+    out.close()
+    with lock:
+        print(json.dumps(got), flush=True)
+
+
+def _peer(cfg: dict) -> subprocess.Popen:
+    p = subprocess.Popen([sys.executable, __file__, json.dumps(cfg)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline()
+    if line.strip() != "ready":
+        p.kill()
+        pytest.fail(f"peer process did not start: {line!r}")
+    return p
+
+
+def _names(port: str) -> str:
+    from flatgroove.live.ports import list_ports
+
+    ins, outs = list_ports("jack")
+    return next(n for n in ins + outs if port in n)
+
+
+def test_ports_are_listed_and_missing_ports_named(jack, capsys):
+    import mido
+
+    from flatgroove.cli import main
+    from flatgroove.live.ports import PortError, TimedOutput, backend
+
+    b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
+    port = b.open_input("somewhere", virtual=True, client_name="fg-list")
+    try:
+        assert main(["ports", "--api", "jack"]) == 0
+        assert "fg-list:somewhere" in capsys.readouterr().out
+        with pytest.raises(PortError, match=r"no MIDI output port 'nope'(.|\n)*fg-list:somewhere"):
+            TimedOutput(backend("jack"), "nope")
+        assert TimedOutput(backend("jack"), "somewhere").name == "fg-list:somewhere"  # unique part
+    finally:
+        port.close()
+
+
+def test_engine_answers_a_drummer_in_the_right_bar(jack):
+    from test_live_engine import A, DoubleModel, controls
+
+    from flatgroove.drums import OUTPUT_PITCHES
+    from flatgroove.live.session import LiveSession
+
+    call = [(t / 4.0, OUTPUT_PITCHES[d], v) for t, d, v in A.notes()]  # bars 1-2 only
+    peer = _peer({"spb": SPB, "notes": call, "flood": 3000, "flood_beat": 5.0,
+                  "listen_s": 4 * 4 * SPB + 0.5})
+    try:
+        ses = LiveSession(DoubleModel(), _names("fg-peer-in:listen"), [_names("fg-peer-out:drums")],
+                          controls=controls(mode="answer", a=0.0), bpm=BPM,
+                          start_at=time.monotonic() + 1.0, end_bar=4, keep_history=True,
+                          api="jack")
+        t0 = ses.engine.clock.time_at(0.0)
+        peer.stdin.write(f"{t0!r}\n")
+        peer.stdin.flush()
+        try:
+            reason = ses.run()
+        finally:
+            ses.close()
+        out, _ = peer.communicate(timeout=20)
+    finally:
+        if peer.poll() is None:
+            peer.kill()
+    assert reason == "end of session"
+    got = json.loads(out.strip().splitlines()[-1])
+    # The engine heard the call in bars 1-2 ...
+    heard = ses.engine.recorder
+    hits = np.concatenate([heard.bar(0)[0], heard.bar(1)[0]])
+    assert np.array_equal(hits, A.hits), [e.text for e in ses.engine.log]
+    flood = [e for b in ses.engine.bar_logs.values() for e in b.events if "flood" in e]
+    assert flood, "the CC flood was not noticed"
+    # ... and answered it in bars 3-4, on time.
+    ons = [(t, m[1]) for t, m in got if m[0] == 0x99 and m[2] > 0]
+    want = sorted((t0 + (8 + s / 4.0) * SPB, OUTPUT_PITCHES[d]) for s, d, _ in A.notes())
+    assert len(ons) == len(want)
+    assert [p for _, p in sorted(ons, key=lambda x: (round(x[0], 2), x[1]))] == \
+        [p for _, p in sorted(want, key=lambda x: (round(x[0], 2), x[1]))]
+    err = np.array(sorted(t for t, _ in ons)) - np.array(sorted(t for t, _ in want))
+    assert np.median(np.abs(err)) < 0.010 and np.abs(err).max() < 0.050, err
+    # Every note ended; all-notes-off at the end.
+    sounding: set[int] = set()
+    for _, m in got:
+        if m[0] == 0x99 and m[2] > 0:
+            sounding.add(m[1])
+        elif m[0] in (0x89, 0x99):
+            sounding.discard(m[1])
+    assert not sounding
+    assert got[-1][1] == [0xB9, 123, 0]
+
+
+def test_output_port_that_disappears_stops_the_jam_cleanly(jack):
+    import mido
+    from test_live_engine import DoubleModel, controls
+
+    from flatgroove.live.session import LiveSession
+
+    b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
+    port = b.open_input("vanishing", virtual=True, client_name="fg-gone")
+    ses = LiveSession(DoubleModel(), "fg-gone:vanishing", [], controls=controls(a=0.0), bpm=BPM,
+                      start_at=time.monotonic() + 0.2, api="jack")
+    ses.monitor.interval = 0.1
+    threading.Timer(1.0, port.close).start()
+    t = time.monotonic()
+    try:
+        reason = ses.run()
+    finally:
+        ses.close()
+    assert "output port 'fg-gone:vanishing' disappeared" in reason
+    assert time.monotonic() - t < 3.0
+    assert not ses.engine.scheduler.sounding
+
+
+def test_virtual_ports_can_be_created(jack):
+    from test_live_engine import DoubleModel, controls
+
+    from flatgroove.live.ports import list_ports
+    from flatgroove.live.session import LiveSession
+
+    ses = LiveSession(DoubleModel(), "fg-virtual-out", ["fg-virtual-in"], controls=controls(),
+                      virtual=True, end_bar=0, api="jack")
+    try:
+        ins, outs = list_ports("jack")
+        assert any("fg-virtual-out" in n for n in ins)  # others read from our output
+        assert any("fg-virtual-in" in n for n in outs)
+    finally:
+        ses.close()
+
+
+if __name__ == "__main__":
+    _peer_main(sys.argv[1:])
