@@ -305,7 +305,7 @@ def drum_notes(runner: VirtualRunner, g: Groove, bars: int) -> None:
 
 
 def test_follows_an_external_clock_through_a_tempo_change():
-    eng, runner, out = clock_engine()
+    eng, runner, _ = clock_engine()
     # Start at 1 s, 120 BPM for 9.5 beats, then 150 BPM, 8 bars in all.
     t_start = 1.0
     first = ticks(t_start + 0.01, int(9.5 * PPQN), 120)

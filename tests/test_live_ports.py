@@ -139,13 +139,12 @@ def test_ports_are_listed_and_missing_ports_named(jack, capsys):
 
 
 def test_engine_answers_a_drummer_in_the_right_bar(jack):
-    from test_live_engine import A, DoubleModel, controls
-
     from flatgroove.drums import OUTPUT_PITCHES
     from flatgroove.live.session import LiveSession
+    from test_live_engine import A, DoubleModel, controls
 
     call = [(t / 4.0, OUTPUT_PITCHES[d], v) for t, d, v in A.notes()]  # bars 1-2 only
-    peer = _peer({"spb": SPB, "notes": call, "flood": 3000, "flood_beat": 5.0,
+    peer = _peer({"spb": SPB, "notes": call, "flood": 2000, "flood_dt": 0.00025, "flood_beat": 5.0,
                   "listen_s": 4 * 4 * SPB + 0.5})
     try:
         ses = LiveSession(DoubleModel(), _names("fg-peer-in:listen"), [_names("fg-peer-out:drums")],
@@ -178,6 +177,7 @@ def test_engine_answers_a_drummer_in_the_right_bar(jack):
     assert [p for _, p in sorted(ons, key=lambda x: (round(x[0], 2), x[1]))] == \
         [p for _, p in sorted(want, key=lambda x: (round(x[0], 2), x[1]))]
     err = np.array(sorted(t for t, _ in ons)) - np.array(sorted(t for t, _ in want))
+    print(f"answer timing error: median {np.median(err) * 1e3:.2f} ms, max {np.abs(err).max() * 1e3:.2f} ms")
     assert np.median(np.abs(err)) < 0.010 and np.abs(err).max() < 0.050, err
     # Every note ended; all-notes-off at the end.
     sounding: set[int] = set()
@@ -192,9 +192,9 @@ def test_engine_answers_a_drummer_in_the_right_bar(jack):
 
 def test_output_port_that_disappears_stops_the_jam_cleanly(jack):
     import mido
-    from test_live_engine import DoubleModel, controls
 
     from flatgroove.live.session import LiveSession
+    from test_live_engine import DoubleModel, controls
 
     b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
     port = b.open_input("vanishing", virtual=True, client_name="fg-gone")
@@ -213,10 +213,9 @@ def test_output_port_that_disappears_stops_the_jam_cleanly(jack):
 
 
 def test_virtual_ports_can_be_created(jack):
-    from test_live_engine import DoubleModel, controls
-
     from flatgroove.live.ports import list_ports
     from flatgroove.live.session import LiveSession
+    from test_live_engine import DoubleModel, controls
 
     ses = LiveSession(DoubleModel(), "fg-virtual-out", ["fg-virtual-in"], controls=controls(),
                       virtual=True, end_bar=0, api="jack")

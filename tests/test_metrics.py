@@ -19,13 +19,12 @@ from flatgroove.evaluate.metrics import (
     hits_from_outputs,
     interpolation_paths,
     mae_on_true_hits,
-    mixups,
     pearson,
-    pullback_metric,
     smoothness,
     spearman,
     step_sizes,
 )
+from flatgroove.geometry import metric, mixup
 
 torch.set_num_threads(1)
 
@@ -163,16 +162,16 @@ def test_mae_on_true_hits() -> None:
 def test_pullback_linear_is_AtA() -> None:
     A = torch.randn(7, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     z = torch.randn(10, 4, dtype=torch.float64)
-    G = pullback_metric(linear(A), z, chunk_size=3)
+    G = metric(linear(A), z, chunk=3)
     assert G.shape == (10, 4, 4)
     torch.testing.assert_close(G, (A.T @ A).expand(10, 4, 4))
-    torch.testing.assert_close(pullback_metric(linear(A), z[:2], method="reverse"), G[:2])
+    torch.testing.assert_close(metric(linear(A), z[:2], chunk=1), G[:2])
 
 
 def test_scaled_isometry_is_flat() -> None:
     c = 2.5
     A = c * orthonormal(8, 3)
-    G = pullback_metric(linear(A), torch.randn(20, 3, dtype=torch.float64))
+    G = metric(linear(A), torch.randn(20, 3, dtype=torch.float64))
     r = flatness(G)
     assert r["cond_median"] == pytest.approx(1, abs=1e-9)
     assert r["cond_mean"] == pytest.approx(1, abs=1e-9)
@@ -186,7 +185,7 @@ def test_scaled_isometry_is_flat() -> None:
 def test_condition_number_is_ratio_of_squared_singular_values() -> None:
     s = torch.tensor([3.0, 1.0, 0.5], dtype=torch.float64)
     A = orthonormal(6, 3, seed=3) @ torch.diag(s) @ orthonormal(3, 3, seed=4).T
-    G = pullback_metric(linear(A), torch.randn(5, 3, dtype=torch.float64))
+    G = metric(linear(A), torch.randn(5, 3, dtype=torch.float64))
     r = flatness(G)
     assert r["cond_median"] == pytest.approx(36.0)
     # one point: c^2 = tr/d, error = sum (s_i^2 / c^2 - 1)^2 / d
@@ -218,12 +217,12 @@ def test_pullback_lstm_matches_finite_differences() -> None:
     torch.manual_seed(0)
     f = LSTMDecoder().eval()
     z32 = torch.randn(6, 3)
-    G32 = pullback_metric(f, z32)  # float32 runs through the oneDNN switch
-    torch.testing.assert_close(pullback_metric(f, z32[:2], method="reverse"), G32[:2])
+    G32 = metric(f, z32)  # float32 runs through the oneDNN switch
+    torch.testing.assert_close(metric(f, z32[:2], chunk=1), G32[:2])
 
     f64 = f.double()
     z = z32.double()
-    G = pullback_metric(f64, z, chunk_size=4)
+    G = metric(f64, z, chunk=4)
     eps = 1e-6
     eye = torch.eye(3, dtype=torch.float64)
     with torch.no_grad():
@@ -233,17 +232,17 @@ def test_pullback_lstm_matches_finite_differences() -> None:
     torch.testing.assert_close(G32, G.float(), rtol=1e-3, atol=1e-5)
 
 
-def test_mixups() -> None:
+def test_mixup() -> None:
     z = torch.tensor([[0.0], [1.0]])
-    m = mixups(z, 500, eta=0.2, generator=torch.Generator().manual_seed(0))
+    m = mixup(z, 500, eta=0.2, generator=torch.Generator().manual_seed(0))
     assert m.shape == (500, 1)
     assert m.min() >= -0.2 and m.max() <= 1.2
     assert m.min() < 0 and m.max() > 1  # extrapolation happens
-    again = mixups(z, 500, eta=0.2, generator=torch.Generator().manual_seed(0))
+    again = mixup(z, 500, eta=0.2, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(m, again)
     # with two rows, i != j means every mixup is a blend of both, never a copy
     zz = torch.randn(2, 5)
-    mm = mixups(zz, 50, eta=0.0, generator=torch.Generator().manual_seed(1))
+    mm = mixup(zz, 50, eta=0.0, generator=torch.Generator().manual_seed(1))
     a = (mm - zz[0]) @ (zz[1] - zz[0]) / (zz[1] - zz[0]).square().sum()
     torch.testing.assert_close(zz[0] + a[:, None] * (zz[1] - zz[0]), mm)
 

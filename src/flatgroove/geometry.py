@@ -11,7 +11,9 @@ The exact Jacobian (`jacobian`) is for evaluation and tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -36,9 +38,24 @@ def jvp(f: Decoder, z: torch.Tensor, u: torch.Tensor, method: str = "fd", eps: f
             (ju,) = torch.autograd.grad(g, w, u, create_graph=create_graph)
         return ju
     if method == "jvp":
-        with torch.backends.mkldnn.flags(enabled=False):
+        with no_mkldnn():
             return torch.func.jvp(f, (z,), (u,))[1]
     raise ValueError(f"unknown Jacobian estimator {method!r}; choose one of {ESTIMATORS}")
+
+
+@contextlib.contextmanager
+def no_mkldnn() -> Iterator[None]:
+    """oneDNN's CPU LSTM has no forward-mode AD (and no vmap rule); the plain kernel has both."""
+    with warnings.catch_warnings():
+        # Toggling the flag warns about TF32 on Intel GPUs, which is irrelevant here.
+        warnings.filterwarnings("ignore", message=".*TF32.*")
+        # torch's own JVP decompositions are scripted on first use; not ours to act on.
+        warnings.filterwarnings(
+            "ignore", message=".*torch.jit.script.*", category=DeprecationWarning
+        )
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield
+
 
 
 def jacobian(f: Decoder, z: torch.Tensor, chunk: int = 256) -> torch.Tensor:
@@ -118,12 +135,15 @@ def exact_flatness(G: torch.Tensor, c2: torch.Tensor | None = None) -> dict[str,
 
 def mixup(z: torch.Tensor, n: int, eta: float = 0.2, generator: torch.Generator | None = None
           ) -> torch.Tensor:
-    """n latent mixups (1-α) z_i + α z_j of random pairs, α ~ U(-η, 1+η): points between and a
-    little beyond the data, where interpolation paths run."""
-    b = z.shape[0]
-    i = torch.randint(0, b, (n,), generator=generator, device=z.device)
-    j = torch.randint(0, b, (n,), generator=generator, device=z.device)
-    a = (torch.rand(n, 1, generator=generator, device=z.device) * (1 + 2 * eta) - eta)
+    """n latent mixups (1-α) z_i + α z_j of two different rows, α ~ U(-η, 1+η): points between
+    and a little beyond the data, where interpolation paths run."""
+    m = z.shape[0]
+    if m < 2:
+        raise ValueError("need at least two encodings to mix")
+    i = torch.randint(0, m, (n,), generator=generator)
+    j = (i + torch.randint(1, m, (n,), generator=generator)) % m  # j != i
+    a = torch.rand(n, 1, generator=generator, dtype=z.dtype) * (1 + 2 * eta) - eta
+    i, j, a = i.to(z.device), j.to(z.device), a.to(z.device)  # a CPU generator serves any device
     return (1 - a) * z[i] + a * z[j]
 
 

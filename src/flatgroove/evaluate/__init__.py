@@ -12,8 +12,6 @@ from flatgroove.evaluate.metrics import (
     hits_from_outputs,
     interpolation_paths,
     mae_on_true_hits,
-    mixups,
-    pullback_metric,
     smoothness,
     step_sizes,
 )
@@ -28,8 +26,6 @@ __all__ = [
     "hits_from_outputs",
     "interpolation_paths",
     "mae_on_true_hits",
-    "mixups",
-    "pullback_metric",
     "smoothness",
     "step_sizes",
 ]

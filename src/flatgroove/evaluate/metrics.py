@@ -8,9 +8,7 @@ Nothing here knows about model classes, so the same numbers come out for every v
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -52,20 +50,6 @@ def _decode_batched(f: Decoder, z: torch.Tensor, batch_size: int) -> torch.Tenso
     with torch.no_grad():
         parts = [_decode(f, z[i : i + batch_size]).cpu() for i in range(0, len(z), batch_size)]
     return torch.cat(parts) if parts else torch.zeros(0, 0)
-
-
-@contextmanager
-def no_mkldnn() -> Iterator[None]:
-    """oneDNN's CPU LSTM has no forward-mode AD (and no vmap rule); the plain kernel has both."""
-    with warnings.catch_warnings():
-        # Toggling the flag warns about TF32 on Intel GPUs, which is irrelevant here.
-        warnings.filterwarnings("ignore", message=".*TF32.*")
-        # torch's own JVP decompositions are scripted on first use; not ours to act on.
-        warnings.filterwarnings(
-            "ignore", message=".*torch.jit.script.*", category=DeprecationWarning
-        )
-        with torch.backends.mkldnn.flags(enabled=False):
-            yield
 
 
 def _line(z_a: torch.Tensor, z_b: torch.Tensor, n_points: int) -> torch.Tensor:
@@ -198,67 +182,6 @@ def mae_on_true_hits(true_vals: ArrayLike, pred_vals: ArrayLike, true_hits: Arra
 # -- pull-back metric and flatness ----------------------------------------------------------
 
 
-def _metric_forward(f: Decoder, z: torch.Tensor) -> torch.Tensor:
-    """One batched JVP with the d basis vectors per point: rows of J^T, then G = J^T J."""
-    n, d = z.shape
-    zr = z.repeat_interleave(d, dim=0)
-    basis = torch.eye(d, dtype=z.dtype, device=z.device).repeat(n, 1)
-    # no_grad: tangents still flow, but no graph is kept for the decoder's weights (4x faster).
-    with no_mkldnn(), torch.no_grad():
-        _, jv = torch.func.jvp(lambda x: _decode(f, x), (zr,), (basis,))
-    jt = jv.reshape(n, d, -1)  # jt[i, a] = dy/dz_a at point i
-    return jt @ jt.transpose(1, 2)
-
-
-def _metric_reverse(f: Decoder, z: torch.Tensor) -> torch.Tensor:
-    """One backward pass per output coordinate; slower, but needs only reverse-mode AD."""
-    z = z.detach().requires_grad_(True)
-    with torch.enable_grad():
-        y = _decode(f, z)
-        cols = [
-            torch.autograd.grad(y[:, j].sum(), z, retain_graph=j + 1 < y.shape[1])[0]
-            for j in range(y.shape[1])
-        ]
-    jac = torch.stack(cols, dim=1)  # (n, D, d); points are independent, so sums split
-    return jac.transpose(1, 2) @ jac
-
-
-def pullback_metric(
-    f: Decoder,
-    z: ArrayLike,
-    chunk_size: int | None = None,
-    method: str = "forward",
-) -> torch.Tensor:
-    """Exact pull-back metric G(z) = J^T J, (n, d, d), with J = df/dz at each point.
-
-    `method="forward"` uses forward-mode AD (d JVPs per point in one batch; oneDNN is switched
-    off so nn.LSTM works on CPU); it falls back to "reverse" (one backward pass per output)
-    when an op has no forward-mode rule. f must treat batch rows independently (eval mode).
-    Points go through in chunks of `chunk_size` to bound memory.
-    """
-    z = torch.as_tensor(z)
-    if z.dim() == 1:
-        z = z[None]
-    n, d = z.shape
-    chunk = chunk_size or max(1, 2048 // d)
-    out = []
-    for i in range(0, n, chunk):
-        zc = z[i : i + chunk].detach()
-        if method == "forward":
-            try:
-                g = _metric_forward(f, zc)
-            except (NotImplementedError, RuntimeError) as e:
-                warnings.warn(f"forward-mode AD failed ({e}); using reverse mode", stacklevel=2)
-                method = "reverse"
-                g = _metric_reverse(f, zc)
-        elif method == "reverse":
-            g = _metric_reverse(f, zc)
-        else:
-            raise ValueError(f"method must be 'forward' or 'reverse', got {method!r}")
-        out.append(g.detach())
-    return torch.cat(out)
-
-
 def flatness(G: ArrayLike, eig_floor: float = 1e-12) -> dict[str, float]:
     """Flatness numbers of a batch of metrics G (n, d, d).
 
@@ -297,24 +220,6 @@ def flatness(G: ArrayLike, eig_floor: float = 1e-12) -> dict[str, float]:
 def _cv(x: torch.Tensor) -> float:
     m = x.mean()
     return float(x.std(unbiased=False) / m) if m > 0 else float("nan")
-
-
-def mixups(
-    z: ArrayLike,
-    n: int,
-    eta: float = 0.2,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """n latent mixups (1 - a) z_i + a z_j of two different rows, a ~ U(-eta, 1 + eta)."""
-    z = torch.as_tensor(z)
-    m = z.shape[0]
-    if m < 2:
-        raise ValueError("need at least two encodings to mix")
-    i = torch.randint(0, m, (n,), generator=generator)
-    j = (i + torch.randint(1, m, (n,), generator=generator)) % m  # j != i
-    a = torch.rand(n, 1, generator=generator, dtype=z.dtype) * (1 + 2 * eta) - eta
-    i, j, a = i.to(z.device), j.to(z.device), a.to(z.device)  # CPU generator, any device
-    return (1 - a) * z[i] + a * z[j]
 
 
 # -- geodesics ------------------------------------------------------------------------------
@@ -520,10 +425,7 @@ __all__ = [
     "hits_from_outputs",
     "interpolation_paths",
     "mae_on_true_hits",
-    "mixups",
-    "no_mkldnn",
     "pearson",
-    "pullback_metric",
     "smoothness",
     "spearman",
     "step_sizes",

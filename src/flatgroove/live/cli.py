@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     j.add_argument("--a", type=float, help="blend at start, 0..1")
     j.add_argument("--virtual", action="store_true",
                    help="create the --in/--out ports for other programs to connect to")
+    j.add_argument("--no-realtime", action="store_true",
+                   help="do not ask for real-time priority for the scheduling thread")
     j.add_argument("--api", default="auto", choices=["auto", "alsa", "jack"], help="MIDI system")
     j.add_argument("--model", default="flat",
                    help="flat (shipped, default), vae, a checkpoint path, or toy (a stand-in)")
@@ -155,7 +157,8 @@ def _live(args: argparse.Namespace) -> int:
     bpm = args.bpm or 120.0
     s = LiveSession(model, args.out, args.ins, controls=controls, bpm=bpm,
                     clock_port=args.clock, virtual=args.virtual, api=args.api,
-                    target=args.target, end_bar=args.bars, on_log=on_log)
+                    target=args.target, end_bar=args.bars, on_log=on_log,
+                    realtime=not args.no_realtime)
     try:
         view = TerminalView(s.engine, s.ts.now).start()
         names = ", ".join(p.name for p in s.inputs) or "(none)"

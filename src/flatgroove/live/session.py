@@ -7,6 +7,7 @@ sounding note is ended and CC 123 is sent before the ports close.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -15,6 +16,23 @@ from flatgroove.live.clock import InternalClock, MidiClock, SystemTime
 from flatgroove.live.controls import ControlMap, load_bank
 from flatgroove.live.engine import BarLog, Engine, Model, ThreadWorker
 from flatgroove.live.ports import PortMonitor, TimedInput, TimedOutput, backend
+
+
+def raise_priority(rt_priority: int = 20) -> str:
+    """Ask the OS to run the calling thread (the scheduling loop) ahead of ordinary work: a
+    busy machine otherwise delays its wake-ups by milliseconds. Real-time FIFO scheduling
+    where permitted (the loop sleeps between events, so it cannot hog a core), else a
+    better nice level, else nothing. Returns what it got, for the log."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(rt_priority))
+        return f"real-time priority (SCHED_FIFO {rt_priority})"
+    except (AttributeError, OSError):
+        pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -10)
+        return "nice -10 (no permission for real-time priority)"
+    except (AttributeError, OSError):
+        return "normal priority (no permission to raise it)"
 
 
 def run_realtime(engine: Engine, ts: SystemTime, wake: threading.Event,
@@ -49,7 +67,8 @@ class LiveSession:
     out: output port name (created, if `virtual`); ins: input port names (the drummer, pads,
     knobs; all merged); clock_port: follow this port's MIDI clock instead of `bpm`;
     start_at: monotonic time of bar 1's downbeat (internal clock; default: 1 s from now);
-    end_bar: stop after this many bars (None: play until stopped)."""
+    end_bar: stop after this many bars (None: play until stopped); realtime: raise the
+    priority of the thread that calls run() (see raise_priority)."""
 
     def __init__(
         self,
@@ -69,7 +88,9 @@ class LiveSession:
         on_bar: Callable[[BarLog], None] | None = None,
         keep_history: bool = False,
         monitor: bool = True,
+        realtime: bool = True,
     ) -> None:
+        self.realtime = realtime
         self.ts = SystemTime()
         self.wake = threading.Event()
         self.controls = controls or ControlMap.load()
@@ -114,6 +135,8 @@ class LiveSession:
         # threads (the default 5 ms would show up as timing jitter).
         old = sys.getswitchinterval()
         sys.setswitchinterval(0.0005)
+        if self.realtime:
+            self.engine.say(f"scheduling thread: {raise_priority()}", self.ts.now())
         try:
             return run_realtime(self.engine, self.ts, self.wake, stop)
         finally:
@@ -134,4 +157,4 @@ class LiveSession:
         self._close_ports()
 
 
-__all__ = ["LiveSession", "run_realtime"]
+__all__ = ["LiveSession", "raise_priority", "run_realtime"]

@@ -12,6 +12,8 @@ def _check_port(host: str, port: int) -> None:
     from flatgroove.cli import UserError
 
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        # As uvicorn does: a port held only by closed connections (TIME_WAIT) is free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as e:

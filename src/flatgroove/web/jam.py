@@ -221,8 +221,10 @@ class JamSession:
         bank, problems = load_bank(cmap.bank, cmap.drum_map)
         wall0 = time.monotonic()
         inputs = [port] + [ShiftedInput(p, wall0, self.speed) for p in self.inputs]
+        # Start aiming somewhere other than where the drummer is: there is a path to hear.
+        first = next((t.name for t in bank if t.name.lower() != self.drummer_name.lower()), None)
         engine = Engine(self.studio.model, out, inputs, cmap, clock,
-                        InlineWorker(self.studio.model), bank, end_bar=None)
+                        InlineWorker(self.studio.model), bank, end_bar=None, target=first)
         for p in problems:
             engine.say(f"bank: {p}", 0.0, bar=0)
         engine.say(f"simulated drummer plays {self.drummer_name} at {tempo:.0f} BPM", 0.0, bar=0)

@@ -149,6 +149,15 @@ export class LatentMap {
       ctx.stroke();
     }
     if (!this.data) return;
+    ctx.font = "11px ui-monospace, 'DejaVu Sans Mono', monospace";
+    ctx.fillStyle = "rgba(141,147,161,0.8)";
+    const [ax, ay] = this.data.method === "pca" ? ["PC 1", "PC 2"] : ["z₁", "z₂"];
+    ctx.fillText(`${ax} →`, f.w - 52, f.h - 10);
+    ctx.save();
+    ctx.translate(14, 56);
+    ctx.rotate(-Math.PI / 2);
+    ctx.fillText(`${ay} →`, 0, 0);
+    ctx.restore();
     const r = this.data.points.length > 2000 ? 1.7 : 2.3;
     ctx.globalAlpha = 0.55;
     for (let i = 0; i < this.data.points.length; i++) {
@@ -195,8 +204,9 @@ export class LatentMap {
     if (this.data) {
       ctx.font = "600 11.5px system-ui, -apple-system, 'Segoe UI', sans-serif";
       ctx.textBaseline = "middle";
-      for (const b of this.data.builtins) {
-        const [px, py] = this.toPx(b.point, f);
+      const placed = [];
+      const dots = this.data.builtins.map((b) => [b, ...this.toPx(b.point, f)]);
+      for (const [b, px, py] of dots) {
         const hot = this.hover === b.name || (o.highlight || []).includes(b.name);
         ctx.fillStyle = hot ? "#ffffff" : "#15171c";
         ctx.strokeStyle = hot ? "#ffffff" : "rgba(233,230,223,0.9)";
@@ -205,13 +215,43 @@ export class LatentMap {
         ctx.arc(px, py, hot ? 6 : 4.5, 0, 2 * Math.PI);
         ctx.fill();
         ctx.stroke();
+      }
+      // Labels where they overlap neither another label nor a dot: try around the dot.
+      for (const [b, px, py] of dots) {
+        const hot = this.hover === b.name || (o.highlight || []).includes(b.name);
         const label = b.name.replaceAll("_", " ");
         const tw = ctx.measureText(label).width;
-        const lx = px + tw + 14 > f.w ? px - tw - 10 : px + 9;
+        const spots = [[9, 0], [-tw - 9, 0], [6, -15], [6, 15], [-tw - 6, -15], [-tw - 6, 15],
+          [-tw / 2, -17], [-tw / 2, 17], [14, -30], [14, 30], [-tw - 14, -30], [-tw - 14, 30],
+          [24, -46], [24, 46], [-tw - 24, -46], [-tw - 24, 46]];
+        let best = null;
+        for (const [dx, dy] of spots) {
+          const r = [px + dx - 3, py + dy - 8, tw + 6, 16];
+          if (r[0] < 0 || r[0] + r[2] > f.w || r[1] < 0 || r[1] + r[3] > f.h) continue;
+          const clash = placed.some((q) => overlap(r, q))
+            || dots.some(([, qx, qy]) => overlap(r, [qx - 5, qy - 5, 10, 10]));
+          if (!clash) {
+            best = r;
+            break;
+          }
+        }
+        if (!best) best = [px + 6, py - 8 + 15, tw + 6, 16];
+        placed.push(best);
+        const far = Math.abs(best[1] + 8 - py) > 20;
+        if (far) {
+          // A label moved away from its dot keeps a thin line to it.
+          const lx = best[0] + 3 > px ? best[0] : best[0] + best[2];
+          ctx.strokeStyle = "rgba(233,230,223,0.4)";
+          ctx.lineWidth = 1;
+          ctx.beginPath();
+          ctx.moveTo(px, py);
+          ctx.lineTo(lx, best[1] + 8);
+          ctx.stroke();
+        }
         ctx.fillStyle = "rgba(15,17,21,0.72)";
-        ctx.fillRect(lx - 3, py - 8, tw + 6, 16);
+        ctx.fillRect(best[0], best[1], best[2], best[3]);
         ctx.fillStyle = hot ? "#ffffff" : "rgba(233,230,223,0.92)";
-        ctx.fillText(label, lx, py);
+        ctx.fillText(label, best[0] + 3, best[1] + 8);
       }
     }
     for (const m of o.markers || []) {
@@ -247,6 +287,10 @@ function marker(ctx, x, y, m) {
     ctx.fillText(m.label, x, y + 0.5);
     ctx.textAlign = "start";
   }
+}
+
+function overlap(a, b) {
+  return a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3];
 }
 
 function niceStep(raw) {
