@@ -47,7 +47,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         if m.latent_dim == 2:
             figs.append(report.magnification_figure(
                 m, results[name]["_z"].numpy(), results[name]["_pairs"], out / f"magnification-{name}.png",
-                labels=ws.meta["style"]))
+                labels=_primary_styles(ws.meta["style"])))
     md += ["## Figures", ""] + [f"![{f.stem}]({f.name})" for f in figs]
     (out / "results.md").write_text("\n".join(md) + "\n")
     report.write_json(results, out / "results.json", {**asdict(s), "split": args.split, "data": str(args.data)})
@@ -56,6 +56,14 @@ def _evaluate(args: argparse.Namespace) -> int:
         print("\n".join(report.claim_check(results, flat, vae)))
     print(f"wrote {out / 'results.md'}, {out / 'results.json'} and {len(figs)} figures")
     return 0
+
+
+def _primary_styles(styles):
+    """'funk/groove1' -> 'funk'; None when there is nothing to colour by."""
+    import numpy as np
+
+    prim = np.array([s.split("/")[0] for s in styles])
+    return prim if (prim != "").any() and len(set(prim.tolist())) > 1 else None
 
 
 def _name(spec: str, m, taken: dict) -> str:

@@ -605,6 +605,13 @@ class Engine:
             self.current_groove = r.groove if r is not None and p is not None and p.plays else None
         for k in [k for k in self.plans if k < bar - 4]:
             del self.plans[k]
+        if not self.keep_history:  # a long live session keeps only recent history
+            for k in [k for k in self.bar_logs if k < bar - 16]:
+                del self.bar_logs[k]
+            if len(self.log) > 1000:
+                del self.log[:-500]
+            if len(self.ready_margins) > 1000:
+                del self.ready_margins[:-500]
 
     def _finish_bar(self, bar: int, now: float) -> None:
         if bar <= self._finished:

@@ -28,7 +28,7 @@ def _serve(args: argparse.Namespace) -> int:
     from flatgroove.generate import resolve_model
     from flatgroove.web.jam import JamSession
     from flatgroove.web.server import create_app
-    from flatgroove.web.service import Studio
+    from flatgroove.web.service import ApiError, Studio
 
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be 0..65535, got {args.port}")
@@ -36,7 +36,10 @@ def _serve(args: argparse.Namespace) -> int:
     model = resolve_model(args.model)
     data = None if args.no_data else args.data
     studio = Studio(model, model_source=str(args.model), dataset=data)
-    studio.builtin(args.drummer)  # a bad name is a user error now, not in the jam
+    try:
+        studio.builtin(args.drummer)  # a bad name is a user error now, not in the jam
+    except ApiError as e:
+        raise UserError(f"--drummer: {e.message}") from None
     inputs, outputs = [], []
     if args.midi_in or args.midi_out:
         from flatgroove.live.ports import TimedInput, TimedOutput, backend

@@ -192,7 +192,7 @@ class JamSession:
     def _run(self) -> None:
         try:
             self._session()
-        except Exception as e:  # noqa: BLE001 - the page shows why the jam ended
+        except Exception as e:  # the page shows why the jam ended
             log.exception("jam session failed")
             self.error = f"{type(e).__name__}: {e}"
             with self._lock:

@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
@@ -167,8 +167,8 @@ def create_app(studio: Studio, jam: JamSession | None = None, max_body: int = MA
         return studio.encode_request(req)
 
     @app.post("/api/encode/midi")
-    async def encode_midi(file: UploadFile = File(...), bar: int = Form(0, ge=0, le=9999)
-                          ) -> dict[str, Any]:
+    async def encode_midi(file: Annotated[UploadFile, File()],
+                          bar: Annotated[int, Form(ge=0, le=9999)] = 0) -> dict[str, Any]:
         data = await file.read(studio.upload_limit + 1)
         return await asyncio.to_thread(studio.encode_midi, data, file.filename or "", bar)
 

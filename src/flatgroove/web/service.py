@@ -7,6 +7,7 @@ thread share one model, and torch already uses the cores for one call.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
@@ -17,6 +18,8 @@ import numpy as np
 
 from flatgroove.groove import Groove
 from flatgroove.web import schemas as S
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -117,8 +120,8 @@ class Studio:
     def _warm(self) -> None:
         try:
             self.map_data()
-        except Exception:  # noqa: BLE001 - the request that needs the map will say why
-            pass
+        except Exception as e:  # noqa: BLE001 - the request that needs the map will say why
+            log.warning("could not build the latent map: %s", e)
 
     def to_2d(self, z: np.ndarray) -> list[list[float]]:
         return _r(self.map_data().projection.to_2d(z), 4)

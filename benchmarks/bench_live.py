@@ -1,0 +1,237 @@
+"""Live engine timing over real MIDI ports (JACK's dummy driver, started here and stopped).
+
+A second process plays a drummer into the engine and listens to the machine's output port.
+Per tempo it reports
+  - how early each bar's pattern is ready before its bar line (decode finished), in beats and
+    ms: goal >= 1 beat at 200 BPM;
+  - how late the scheduling thread sends notes against their scheduled times;
+  - the jitter of notes at the receiving port: |latency - median latency| (the constant part
+    is the JACK period), median / p99 / max: goal p99 < 2 ms.
+
+    python benchmarks/bench_live.py [--bars 32] [--bpm 120 200] [--period 64] [--model flat]
+
+Uses the shipped model (flatgroove.load_model()) when it loads, else the stand-in ToyModel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+
+GOAL_READY_BEATS = 1.0
+GOAL_JITTER_P99_MS = 2.0
+
+
+def _peer(cfg: dict) -> None:
+    """The drummer and the listener, in their own process."""
+    import mido
+
+    b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
+    got: list[tuple[float, list[int]]] = []
+    lock = threading.Lock()
+
+    def on_msg(m: mido.Message) -> None:
+        t = time.monotonic()
+        with lock:
+            got.append((t, m.bytes()))
+
+    listen = b.open_input("listen", virtual=True, client_name="bench-peer-in", callback=on_msg)
+    out = b.open_output("drums", virtual=True, client_name="bench-peer-out")
+    print("ready", flush=True)
+    t0 = float(sys.stdin.readline())
+    spb = cfg["spb"]
+    for beat, pitch, vel in cfg["notes"]:
+        t = t0 + beat * spb
+        while (d := t - time.monotonic()) > 0:
+            time.sleep(d)
+        out.send(mido.Message("note_on", channel=9, note=pitch, velocity=vel))
+    while time.monotonic() < t0 + cfg["listen_s"]:
+        time.sleep(0.05)
+    listen.close()
+    out.close()
+    with lock:
+        print(json.dumps(got), flush=True)
+
+
+def start_jack(period: int, realtime: bool) -> tuple[subprocess.Popen, str] | None:
+    exe = shutil.which("jackd")
+    if exe is None:
+        print("bench_live: jackd not installed (make system-deps); nothing to measure")
+        return None
+    name = f"flatgroove-bench-{os.getpid()}"
+    rt = ["-R"] if realtime else ["--no-realtime"]
+    proc = subprocess.Popen([exe, "-n", name, *rt, "-d", "dummy", "-r", "48000", "-p", str(period)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    from flatgroove.live.ports import PortError, backend
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            backend("jack").get_output_names()
+            return proc, name
+        except PortError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                print("bench_live: JACK server did not start; nothing to measure")
+                stop_jack(proc)
+                return None
+            time.sleep(0.1)
+
+
+def stop_jack(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def load(spec: str):  # -> model
+    if spec != "toy":
+        try:
+            import flatgroove
+
+            m = flatgroove.load_model(None if spec == "flat" else spec)
+            return m, f"{spec} (flatgroove.load_model)"
+        except Exception as e:  # noqa: BLE001 - fall back and say so
+            print(f"bench_live: model {spec!r} not available ({e}); using the stand-in ToyModel")
+    from flatgroove.live.toy import ToyModel
+
+    return ToyModel(), "toy (stand-in)"
+
+
+def stats(x: np.ndarray) -> str:
+    return f"median {np.median(x):6.2f}  p99 {np.percentile(x, 99):6.2f}  max {x.max():6.2f}"
+
+
+def match(sent: list, recv: list[tuple[float, list[int]]]) -> tuple[np.ndarray, int]:
+    """Latencies (ms) of received messages against their scheduled times. Each message is
+    matched to the same bytes sent in order, skipping any the port lost (JACK keeps the order
+    of one port's messages, but a starved client can drop some)."""
+    by: dict[tuple[int, ...], list[float]] = {}
+    for s in sent:
+        by.setdefault(tuple(s.message.bytes()), []).append(s.scheduled)
+    pos = dict.fromkeys(by, 0)
+    lat, matched = [], 0
+    for t, b in recv:
+        key = tuple(b)
+        times, i = by.get(key, []), pos.get(key, 0)
+        while i < len(times) and t - times[i] > 0.2:  # that one never arrived
+            i += 1
+        if i < len(times) and t - times[i] > -0.05:
+            lat.append(t - times[i])
+            matched += 1
+            i += 1
+        pos[key] = i
+    return np.array(lat) * 1e3, len(sent) - matched
+
+
+def run_one(model, bpm: float, bars: int, drummer: str, realtime: bool) -> dict:
+    from flatgroove.drums import OUTPUT_PITCHES
+    from flatgroove.live.controls import ControlMap, load_target
+    from flatgroove.live.session import LiveSession
+
+    spb = 60.0 / bpm
+    g = load_target(drummer).groove
+    notes = [(4 * 2 * k + t / 4.0, OUTPUT_PITCHES[d], v)
+             for k in range(bars // 2) for t, d, v in g.notes()]
+    cfg = {"spb": spb, "notes": notes, "listen_s": (4 * bars + 2) * spb}
+    peer = subprocess.Popen([sys.executable, __file__, "--peer", json.dumps(cfg)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        if peer.stdout.readline().strip() != "ready":
+            raise RuntimeError("peer process did not start")
+        c = ControlMap.load()
+        c.mode, c.a = "accompany", 0.5
+        ses = LiveSession(model, "bench-peer-in:listen", ["bench-peer-out:drums"], controls=c,
+                          bpm=bpm, api="jack", start_at=time.monotonic() + 1.5, end_bar=bars,
+                          keep_history=True, realtime=realtime)
+        t0 = ses.engine.clock.time_at(0.0)
+        peer.stdin.write(f"{t0!r}\n")
+        peer.stdin.flush()
+        try:
+            reason = ses.run()
+        finally:
+            ses.close()
+        out, _ = peer.communicate(timeout=60)
+    finally:
+        if peer.poll() is None:
+            peer.kill()
+    eng = ses.engine
+    got = json.loads(out.strip().splitlines()[-1])
+    sent = [s for s in eng.scheduler.sent if s.message.type in ("note_on", "note_off")]
+    recv = [(t, b) for t, b in got if b[0] & 0xF0 in (0x80, 0x90)]
+    lat, lost = match(sent, recv)
+    late = np.array([s.time - s.scheduled for s in sent]) * 1e3
+    ready = np.array([m[2] for m in eng.ready_margins if m[0] >= 1])
+    ready_ms = np.array([m[1] for m in eng.ready_margins if m[0] >= 1]) * 1e3
+    prio = next((e.text for e in eng.log if e.text.startswith("scheduling thread")), "")
+    return {"bpm": bpm, "reason": reason, "sent": len(sent), "received": len(recv),
+            "lost": lost, "lat": lat, "late": late, "ready": ready, "ready_ms": ready_ms,
+            "late_bars": sum(1 for b in eng.bar_logs.values() if "late" in b.source),
+            "priority": prio}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bars", type=int, default=32, help="bars per tempo (200 for the full run)")
+    ap.add_argument("--bpm", type=float, nargs="+", default=[120.0, 200.0])
+    ap.add_argument("--period", type=int, default=64, help="JACK period in frames at 48 kHz")
+    ap.add_argument("--jack-realtime", action="store_true", help="run jackd with -R")
+    ap.add_argument("--no-realtime", action="store_true",
+                    help="do not raise the scheduling thread's priority")
+    ap.add_argument("--model", default="flat", help="flat, vae, a checkpoint, or toy")
+    ap.add_argument("--drummer", default="funk", help="built-in groove the drummer plays")
+    ap.add_argument("--peer", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.peer:
+        _peer(json.loads(args.peer))
+        return 0
+    started = start_jack(args.period, args.jack_realtime)
+    if started is None:
+        return 0
+    proc, _ = started
+    try:
+        model, label = load(args.model)
+        print(f"bench_live: {args.bars} bars per tempo, model {label}, JACK dummy "
+              f"{args.period} frames @ 48 kHz ({args.period / 48:.2f} ms period, "
+              f"{'realtime' if args.jack_realtime else 'no-realtime'}), {os.cpu_count()} CPUs")
+        ok = True
+        for bpm in args.bpm:
+            r = run_one(model, bpm, args.bars, args.drummer, not args.no_realtime)
+            jit = np.abs(r["lat"] - np.median(r["lat"]))
+            print(f"\n{bpm:.0f} BPM: {r['reason']}; {r['priority']}")
+            print(f"  pattern ready before its bar line (beats): {stats(r['ready'])}  "
+                  f"min {r['ready'].min():.2f}  (ms: min {r['ready_ms'].min():.0f})  "
+                  f"bars repeated as late: {r['late_bars']}")
+            print(f"  send lateness vs schedule (ms):          {stats(r['late'])}")
+            print(f"  receive latency (ms):                    {stats(r['lat'])}")
+            print(f"  receive jitter |lat - median| (ms):      {stats(jit)}")
+            print(f"  messages: {r['sent']} sent, {r['received']} received, "
+                  f"{r['lost']} not matched (lost)")
+            good_ready = r["ready"].min() >= GOAL_READY_BEATS
+            good_jit = np.percentile(jit, 99) < GOAL_JITTER_P99_MS
+            print(f"  goals: ready >= {GOAL_READY_BEATS:g} beat: {'yes' if good_ready else 'NO'}; "
+                  f"jitter p99 < {GOAL_JITTER_P99_MS:g} ms: {'yes' if good_jit else 'NO'}")
+            ok &= good_ready and good_jit
+        return 0 if ok else 1
+    finally:
+        with contextlib.suppress(Exception):
+            stop_jack(proc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
