@@ -4,6 +4,7 @@ virtual clock with in-memory ports and a small deterministic stand-in model."""
 from __future__ import annotations
 
 import math
+import threading
 
 import mido
 import numpy as np
@@ -493,3 +494,59 @@ def test_cli_simulate_writes_a_session(tmp_path, capsys):
     tracks = read_grooves(out, hop_bars=2, drop_empty=False)  # both tracks merged as drums
     assert len(tracks) >= 3
     assert main(["jam", "--model", "toy"]) == 2  # no --out: a one-line error
+
+
+def test_terminal_view_renders_an_engine_snapshot():
+    from flatgroove.live.view import render
+
+    vt = VirtualTime(0.0)
+    port = MemoryInput()
+    model = DoubleModel()
+    eng = Engine(model, MemoryOutput(vt.now), [port], controls(a=0.3), InternalClock(120.0, start=1.5),
+                 InlineWorker(model), bank=[Target("B", groove=B)], end_bar=6)
+    runner = VirtualRunner(eng, vt, port)
+    drum_notes(runner, A, 6)
+    runner.run(until=1.5 + 4 * 2.0 + 0.6)  # bar 5, beat 2
+    screen = render(eng.snapshot(vt.now()))
+    assert "bar   5  beat 2" in screen and "120.0 BPM (internal clock)" in screen
+    assert "a = 0.30" in screen and "target B" in screen and "plays along" in screen
+    assert "drummer, bars 4-5" in screen and "machine, pattern now playing" in screen
+    assert screen.count("BD ") == 2  # two grids
+
+
+def test_ctrl_c_ends_every_sounding_note():
+    from flatgroove.live.clock import SystemTime
+    from flatgroove.live.session import run_realtime
+
+    class Interrupting(SystemTime):
+        """Real time, but Ctrl-C arrives while a long note sounds."""
+
+        def wait(self, until, wake=None):
+            if eng.scheduler.sounding:
+                raise KeyboardInterrupt
+            super().wait(min(until, self.now() + 0.002), wake)
+
+    ts = Interrupting()
+    port = MemoryInput()
+    out = MemoryOutput(ts.now)
+    model = DoubleModel()
+    eng = Engine(model, out, [port], controls(a=1.0, note_length=2.0),
+                 InternalClock(240.0, start=ts.now() + 0.3), InlineWorker(model),
+                 bank=[Target("B", groove=B)])
+    with pytest.raises(KeyboardInterrupt):
+        run_realtime(eng, ts, threading.Event())
+    assert eng.stop_reason == "interrupted (Ctrl-C)" and not eng.scheduler.sounding
+    on = {m.note for _, m in out.sent if m.type == "note_on"}
+    off = {m.note for _, m in out.sent if m.type == "note_off"}
+    assert on and on <= off
+    assert (out.sent[-1][1].type, out.sent[-1][1].control) == ("control_change", 123)
+
+
+def test_pads_and_program_change_select_targets():
+    script = {"change": [{"bar": 2, "note": 37}, {"bar": 3, "note": 40}, {"bar": 4, "note": 41},
+                         {"bar": 5, "program": 0}, {"bar": 6, "note": 38, "channel": 10}]}
+    res = simulate(DoubleModel(), A, script, bars=6, bank=[B, C], controls=controls(a=1.0))
+    # pad 37 -> slot 1 (C); next -> B (wraps); previous -> C; program 0 -> B; a note on the
+    # drum channel is a snare, not a pad.
+    assert [b.target for b in res.bars] == ["B", "C", "B", "C", "B", "B"]
+    assert np.array_equal(machine_bar(res, 1), half(C, 0))

@@ -134,6 +134,10 @@ def test_ports_are_listed_and_missing_ports_named(jack, capsys):
         with pytest.raises(PortError, match=r"no MIDI output port 'nope'(.|\n)*fg-list:somewhere"):
             TimedOutput(backend("jack"), "nope")
         assert TimedOutput(backend("jack"), "somewhere").name == "fg-list:somewhere"  # unique part
+        capsys.readouterr()
+        assert main(["jam", "--out", "nope", "--api", "jack", "--model", "toy"]) == 2
+        err = capsys.readouterr().err
+        assert "no MIDI output port 'nope'" in err and "fg-list:somewhere" in err
     finally:
         port.close()
 
@@ -149,9 +153,10 @@ def test_engine_answers_a_drummer_in_the_right_bar(jack):
     try:
         ses = LiveSession(DoubleModel(), _names("fg-peer-in:listen"), [_names("fg-peer-out:drums")],
                           controls=controls(mode="answer", a=0.0), bpm=BPM,
-                          start_at=time.monotonic() + 1.0, end_bar=4, keep_history=True,
+                          end_bar=4, keep_history=True,
                           api="jack")
         t0 = ses.engine.clock.time_at(0.0)
+        prio = os.sched_getscheduler(0)
         peer.stdin.write(f"{t0!r}\n")
         peer.stdin.flush()
         try:
@@ -163,6 +168,7 @@ def test_engine_answers_a_drummer_in_the_right_bar(jack):
         if peer.poll() is None:
             peer.kill()
     assert reason == "end of session"
+    assert os.sched_getscheduler(0) == prio  # the real-time priority ends with the jam
     got = json.loads(out.strip().splitlines()[-1])
     # The engine heard the call in bars 1-2 ...
     heard = ses.engine.recorder

@@ -530,13 +530,13 @@ def test_jam_websocket_streams_state_and_takes_controls(client):
         _states(ws, lambda m: m["type"] == "state" and m["bpm"] == 200)
         ws.send_json({"type": "capture"})
         _states(ws, lambda m: m["type"] == "state" and any(b.startswith("capture") for b in m["bank"]))
-        ws.send_json({"type": "hold"})
-        _states(ws, lambda m: m["type"] == "state" and m["hold"])
         # Notes heard: the drummer's ('d') and the machine's ('m'), on the virtual clock.
-        notes = []
+        notes: list = []
         _states(ws, lambda m: m["type"] == "state" and notes.extend(m["notes"]) is None
                 and {n[3] for n in notes} == {"d", "m"})
         assert all(0 <= n[1] < 9 and 1 <= n[2] <= 127 for n in notes)
+        ws.send_json({"type": "hold"})
+        _states(ws, lambda m: m["type"] == "state" and m["hold"])
     assert time.monotonic() - t0 < 30
 
 
@@ -633,6 +633,10 @@ def test_serve_user_errors(tmp_path, capsys):
         assert "cannot listen" in capsys.readouterr().err
     assert main(["serve", "--port", "70000"]) == 2
     assert "--port" in capsys.readouterr().err
+    assert main(["serve", "--port", "0", "--bpm", "1000"]) == 2
+    assert "--bpm" in capsys.readouterr().err
+    assert main(["serve", "--port", "0", "--controls", str(tmp_path / "none.toml")]) == 2
+    assert "no such controls file" in capsys.readouterr().err
 
 
 def test_serve_bad_drummer(ckpt8, capsys):

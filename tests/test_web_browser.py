@@ -50,8 +50,14 @@ def _checkpoint(path: Path) -> Path:
 
     torch.manual_seed(1)
     cfg = ModelConfig(latent_dim=8, enc_hidden=16, dec_hidden=24, prior_hidden=16, step_embed=4)
-    return save_checkpoint(path, {"model_config": cfg.to_dict(),
-                                  "state_dict": GrooveVAE(cfg).state_dict()})
+    model = GrooveVAE(cfg)
+    # Untrained, but vivid: larger weights make the decodes depend visibly on z, and a
+    # negative hit bias makes them sparse like grooves (1-28 hits at the built-ins' codes).
+    with torch.no_grad():
+        for p in [*model.encoder.parameters(), *model.decoder.parameters()]:
+            p.mul_(6.0)
+        model.decoder.head.bias[:9] -= 2.0
+    return save_checkpoint(path, {"model_config": cfg.to_dict(), "state_dict": model.state_dict()})
 
 
 def _dataset(root: Path) -> Path:
@@ -136,6 +142,14 @@ def _screenshot(pg, server, name: str) -> Path:
     return path
 
 
+def _api(server, path: str, body: dict | None = None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(server["url"] + path, data=data,
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.load(r)
+
+
 def _wait(pg, js: str, timeout: float = 15000):
     pg.wait_for_function(js, timeout=timeout)
 
@@ -183,11 +197,8 @@ def test_pick_groove_on_map_then_alpha_changes_grid(page, server):
     assert sig1 != sig0 and img1 != img0
     # What is drawn is the model's decode of B's code.
     cur = page.evaluate("() => window.flatgroove.explorer.cur")
-    want = json.loads(urllib.request.urlopen(urllib.request.Request(
-        server["url"] + "/api/decode", data=json.dumps({"z": [b["z"] for b in json.load(
-            urllib.request.urlopen(server["url"] + "/api/grooves")) if b["name"] == target][0],
-            "tempo": cur["tempo"]}).encode(),
-        headers={"content-type": "application/json"})).read())["groove"]
+    z = next(b["z"] for b in _api(server, "/api/grooves") if b["name"] == target)
+    want = _api(server, "/api/decode", {"z": z, "tempo": cur["tempo"]})["groove"]
     assert cur["hits"] == want["hits"]
     # The path strip has its 9 cells; clicking one sets α.
     assert page.locator("#path-strip .cell").count() == 9
@@ -205,6 +216,7 @@ def test_playback_runs_an_audiocontext(page):
     t0 = page.evaluate("() => window.flatgroove.player.ctx.currentTime")
     page.wait_for_timeout(400)
     assert page.evaluate("() => window.flatgroove.player.ctx.currentTime") > t0 + 0.2
+    _wait(page, "() => window.flatgroove.player.kit.played > 0", 10000)  # hits are scheduled
     page.locator("#stop").click()
     _wait(page, "() => !window.flatgroove.player.playing")
     page.locator("#play-path").click()
@@ -273,6 +285,8 @@ def test_jam_view_streams_and_steers(page, server):
     page.locator("#jam-listen").click()
     _wait(page, "() => window.flatgroove.player.state === 'running' && window.flatgroove.jam.offset !== null")
     _wait(page, "() => window.flatgroove.jam.state.machine !== null", 20000)
+    heard = page.evaluate("() => window.flatgroove.player.kit.played")
+    _wait(page, f"() => window.flatgroove.player.kit.played > {heard}", 10000)
     page.wait_for_timeout(500)
     assert page.evaluate("() => window.flatgroove.jam.received") > 10
     _screenshot(page, server, "jam")

@@ -7,6 +7,7 @@ sounding note is ended and CC 123 is sent before the ports close.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -16,6 +17,24 @@ from flatgroove.live.clock import InternalClock, MidiClock, SystemTime
 from flatgroove.live.controls import ControlMap, load_bank
 from flatgroove.live.engine import BarLog, Engine, Model, ThreadWorker
 from flatgroove.live.ports import PortMonitor, TimedInput, TimedOutput, backend
+
+
+def _priority() -> tuple[int, int, int] | None:
+    try:
+        tid = threading.get_native_id()
+        return os.sched_getscheduler(0), os.sched_getparam(0).sched_priority, os.getpriority(
+            os.PRIO_PROCESS, tid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _restore_priority(saved: tuple[int, int, int] | None) -> None:
+    if saved is None:
+        return
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, saved[0], os.sched_param(saved[1]))
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), saved[2])
 
 
 def raise_priority(rt_priority: int = 20) -> str:
@@ -66,7 +85,7 @@ class LiveSession:
 
     out: output port name (created, if `virtual`); ins: input port names (the drummer, pads,
     knobs; all merged); clock_port: follow this port's MIDI clock instead of `bpm`;
-    start_at: monotonic time of bar 1's downbeat (internal clock; default: 1 s from now);
+    start_at: monotonic time of bar 1's downbeat (internal clock; default: 1 s after set-up);
     end_bar: stop after this many bars (None: play until stopped); realtime: raise the
     priority of the thread that calls run() (see raise_priority)."""
 
@@ -107,14 +126,14 @@ class LiveSession:
         except BaseException:
             self._close_ports()
             raise
-        if clock_port is not None:
-            clock: InternalClock | MidiClock = MidiClock(bpm, timeout_beats=self.controls.clock_timeout)
-        else:
-            start = start_at if start_at is not None else self.ts.now() + 1.0
-            clock = InternalClock(bpm, start=start)
         self.worker = ThreadWorker(model, wake=self.wake)
         self.worker.warmup()
         bank, problems = load_bank(self.controls.bank, self.controls.drum_map)
+        if clock_port is not None:
+            clock: InternalClock | MidiClock = MidiClock(bpm, timeout_beats=self.controls.clock_timeout)
+        else:  # after the slow set-up, so that the first bar can be planned in time
+            start = start_at if start_at is not None else self.ts.now() + 1.0
+            clock = InternalClock(bpm, start=start)
         self.engine = Engine(model, self.output, list(self.inputs), self.controls, clock,
                              self.worker, bank, end_bar=end_bar, on_log=on_log, on_bar=on_bar,
                              keep_history=keep_history, target=target)
@@ -135,12 +154,14 @@ class LiveSession:
         # threads (the default 5 ms would show up as timing jitter).
         old = sys.getswitchinterval()
         sys.setswitchinterval(0.0005)
+        saved = _priority()
         if self.realtime:
             self.engine.say(f"scheduling thread: {raise_priority()}", self.ts.now())
         try:
             return run_realtime(self.engine, self.ts, self.wake, stop)
         finally:
             sys.setswitchinterval(old)
+            _restore_priority(saved)  # the caller's thread goes on as it was
 
     def _close_ports(self) -> None:
         for p in self.inputs:

@@ -32,7 +32,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be 0..65535, got {args.port}")
+    if args.bpm is not None and not 40 <= args.bpm <= 240:
+        raise UserError(f"--bpm must be 40..240, got {args.bpm:g}")
     _check_port(args.host, args.port)
+    from flatgroove.live.controls import ControlMap
+
+    ControlMap.load(args.controls)  # a bad controls file is reported now, not in the jam
     model = resolve_model(args.model)
     data = None if args.no_data else args.data
     studio = Studio(model, model_source=str(args.model), dataset=data)

@@ -110,6 +110,9 @@ class JamSession:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
+        old = self._thread
+        if old is not None and old.is_alive() and self._stop.is_set():
+            old.join(5.0)  # a session that is stopping: let it finish, then start anew
         with self._lock:
             if self.running:
                 return
@@ -245,9 +248,11 @@ class JamSession:
                     if m.type == "note_on" and m.velocity > 0:
                         self._note(t, m.note, m.velocity, "m")
                 out.sent.clear()
-                if time.monotonic() >= next_pub:
+                wall = time.monotonic()
+                if wall >= next_pub:
                     self._publish(engine, vt.now())
-                    next_pub = time.monotonic() + 1.0 / self.publish_hz
+                    # A steady rate: the next update is due one period after this one was.
+                    next_pub = max(next_pub + 1.0 / self.publish_hz, wall)
                 if engine.stopped:
                     break
                 if self._idle():

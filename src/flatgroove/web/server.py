@@ -241,8 +241,10 @@ def create_app(studio: Studio, jam: JamSession | None = None, max_body: int = MA
                     await send({**st, "notes": notes})
                 await asyncio.wait({reader}, timeout=period)
             reader.result()  # a disconnect ends up here
-        except (WebSocketDisconnect, RuntimeError):
+        except WebSocketDisconnect:
             pass
+        except Exception as e:  # noqa: BLE001 - a socket gone mid-send: this client is done
+            log.debug("jam websocket closed: %s", e)
         finally:
             reader.cancel()
             with contextlib.suppress(BaseException):

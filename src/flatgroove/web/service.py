@@ -201,8 +201,9 @@ class Studio:
         """(z, tempo, label, groove or None) of a groove reference."""
         if ref.name is not None:
             g = self.builtin(ref.name)
-            key = next((k for k in self.builtin_z if k == g.name), None)
-            z = self.builtin_z[key] if key else self.model.encode([g])[0]
+            z = self.builtin_z.get(g.name)
+            if z is None:
+                z = self.model.encode([g])[0]
             return z, ref.tempo or g.tempo, g.name, g
         if ref.groove is not None:
             g = ref.groove.to_groove()
@@ -268,12 +269,11 @@ class Studio:
         za, ta, na, _ = self.resolve(req.a)
         zb, tb, nb, _ = self.resolve(req.b)
         path = (line if req.method == "line" else slerp)(za, zb, req.steps)
-        tempos = np.linspace(ta, tb, req.steps)
-        gs = []
-        for i, (zi, t) in enumerate(zip(path, tempos)):
-            g = self.model.decode(zi[None], tempo=float(t))[0]
+        # One batched decode (the path is one forward pass); the tempo glides from a's to b's.
+        gs = self.model.decode(np.asarray(path, np.float32), tempo=float(ta))
+        for i, (g, t) in enumerate(zip(gs, np.linspace(ta, tb, req.steps))):
+            g.tempo = float(t)
             g.name = f"{na} -> {nb} {i}/{req.steps - 1}"
-            gs.append(g)
         return gs, path
 
     def interpolate_json(self, req: S.InterpolateRequest) -> dict[str, Any]:

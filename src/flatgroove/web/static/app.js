@@ -39,6 +39,14 @@ class App {
     for (const b of document.querySelectorAll(".tab")) {
       b.addEventListener("click", () => this.show(b.dataset.view));
     }
+    // Space: play / stop (explore), listen / mute (jam), as on any drum machine.
+    document.addEventListener("keydown", (e) => {
+      if (e.code !== "Space" || e.target.closest("input, select, textarea, button")) return;
+      e.preventDefault();
+      if (this.view === "jam") this.jam.toggleListen();
+      else if (this.player.playing) this.player.stop();
+      else this.explorer.playGroove();
+    });
     const mapData = get("/api/map").then((d) => this.setMap(d));
     await this.explorer.init();
     await mapData;

@@ -115,7 +115,8 @@ export class JamView {
     if (m.type !== "state") return;
     this.received += 1;
     this.state = m;
-    if (m.error) this.app.toast(`jam: ${m.error}`);
+    if (m.error && m.error !== this.lastError) this.app.toast(`jam: ${m.error}`);
+    this.lastError = m.error;
     if (this.listening && m.notes && m.notes.length) this.play(m);
     else if (this.listening && this.offset === null && m.t !== undefined) this.sync(m.t);
     this.render(m);

@@ -6,6 +6,7 @@ const NOISE_SECONDS = 1.5;
 export class Kit {
   constructor(ctx) {
     this.ctx = ctx;
+    this.played = 0; // hits scheduled so far (for the tests)
     this.out = ctx.createGain();
     this.out.gain.value = 0.8;
     const comp = ctx.createDynamicsCompressor();
@@ -76,6 +77,7 @@ export class Kit {
 
   // drum: 0 kick, 1 snare, 2 closed hh, 3 open hh, 4-6 toms, 7 crash, 8 ride; vel in 0..1
   play(drum, t, vel) {
+    this.played += 1;
     const v = Math.pow(Math.max(0.05, Math.min(1, vel)), 1.4);
     switch (drum) {
       case 0:
