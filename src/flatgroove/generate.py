@@ -97,11 +97,10 @@ def interpolate(model, a: Groove, b: Groove, steps: int = 9, method: str = "line
     else:
         raise GenerateError(f"unknown interpolation {method!r}; choose 'line' or 'slerp'")
     tempos = np.linspace(a.tempo, b.tempo, steps)
-    out = []
-    for i, (zi, t) in enumerate(zip(path, tempos)):
-        g = model.decode(zi, tempo=float(t))[0]
+    out = model.decode(path)  # one batched decode for the whole path
+    for i, (g, t) in enumerate(zip(out, tempos)):
+        g.tempo = float(t)
         g.name = f"{a.name or 'A'} -> {b.name or 'B'} {i}/{steps - 1}"
-        out.append(g)
     return out
 
 
