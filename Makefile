@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/flatgroove data stats
+	$(BIN)/flatgroove demo --out out/demo
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q

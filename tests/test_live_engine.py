@@ -510,7 +510,7 @@ def test_terminal_view_renders_an_engine_snapshot():
     screen = render(eng.snapshot(vt.now()))
     assert "bar   5  beat 2" in screen and "120.0 BPM (internal clock)" in screen
     assert "a = 0.30" in screen and "target B" in screen and "plays along" in screen
-    assert "drummer, bars 4-5" in screen and "machine, pattern now playing" in screen
+    assert "drummer, bars 4-5" in screen and "machine, decoded pattern, now playing its bar 1" in screen
     assert screen.count("BD ") == 2  # two grids
 
 

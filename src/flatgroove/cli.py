@@ -91,7 +91,7 @@ def _extensions():
 
     out = []
     for mod in ("flatgroove.train.cli", "flatgroove.evaluate.cli", "flatgroove.generate_cli",
-                "flatgroove.live.cli", "flatgroove.web.cli"):
+                "flatgroove.live.cli", "flatgroove.web.cli", "flatgroove.demo"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:

@@ -46,7 +46,8 @@ def render(snap: dict[str, Any], width: int = 100) -> str:
     lines.append("")
     m = snap["machine"]
     if m is not None:
-        lines += m.grid(title="machine, pattern now playing").splitlines()
+        which = f", now playing its bar {plan.half + 1}" if plan is not None else ""
+        lines += m.grid(title=f"machine, decoded pattern{which}").splitlines()
     else:
         lines.append("machine: silent" + (f" ({role})" if role else ""))
     lines.append("")
