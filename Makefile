@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/flatgroove demo --out out/demo
 
 test: $(STAMP) system-deps
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -9,7 +9,15 @@ import torch
 
 import flatgroove
 from flatgroove.cli import main
-from flatgroove.generate import GenerateError, blend, interpolate, line, resolve_groove, sample, slerp
+from flatgroove.generate import (
+    GenerateError,
+    blend,
+    interpolate,
+    line,
+    resolve_groove,
+    sample,
+    slerp,
+)
 from flatgroove.groove import Groove
 from flatgroove.presets import builtin
 

@@ -87,7 +87,7 @@ def test_flatness_loss_zero_for_scaled_isometry_and_positive_otherwise():
 
 def test_flatness_loss_has_gradients_for_the_real_decoder():
     dec = Decoder(4, hidden=16, layers=1, step_embed=4)
-    f = lambda z: geometry_output(*dec(z))  # noqa: E731
+    f = lambda z: geometry_output(*dec(z))
     out = geometry.flatness_terms(f, torch.randn(8, 4), n_probes=2)
     out["loss"].backward()
     grads = [p.grad for p in dec.parameters() if p.grad is not None]

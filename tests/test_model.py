@@ -1,5 +1,6 @@
 """The model family: shapes, the VHP prior's KL, GECO, overfitting, checkpoints."""
 
+import itertools
 import math
 
 import numpy as np
@@ -16,8 +17,8 @@ from flatgroove.train.trainer import Trainer, TrainError
 
 torch.set_num_threads(1)
 
-TINY = dict(latent_dim=4, enc_hidden=24, enc_layers=1, dec_hidden=48, dec_layers=1, step_embed=4,
-            prior_hidden=32)
+TINY = {"latent_dim": 4, "enc_hidden": 24, "enc_layers": 1, "dec_hidden": 48, "dec_layers": 1,
+        "step_embed": 4, "prior_hidden": 32}
 
 
 def grooves(n=4, seed=0):
@@ -99,7 +100,7 @@ def test_vhp_log_prob_tightens_with_more_samples():
 def test_geco_lambda_rises_while_violated_and_falls_when_satisfied():
     g = Geco(kappa=10.0, nu=0.05, ema=0.5, lam_max=1e9)
     lams = [g.update(20.0) for _ in range(20)]
-    assert all(b > a for a, b in zip(lams, lams[1:]))
+    assert all(b > a for a, b in itertools.pairwise(lams))
     top = g.lam
     lams = [g.update(2.0) for _ in range(40)]
     assert lams[-1] < top and lams[-1] < lams[10]
@@ -131,8 +132,8 @@ def test_tiny_model_overfits_a_handful_of_grooves(variant, tmp_path):
 
 def test_resume_gives_the_same_state_as_an_uninterrupted_run(tmp_path):
     x, val = _data(24), _data(8, seed=1)
-    base = dict(epochs=3, batch_size=8, flat_warmup_epochs=0.5, flat_ramp_epochs=1.0,
-                flat_points=4, log_every=1, checkpoint_every=0, kappa=40.0)
+    base = {"epochs": 3, "batch_size": 8, "flat_warmup_epochs": 0.5, "flat_ramp_epochs": 1.0,
+            "flat_points": 4, "log_every": 1, "checkpoint_every": 0, "kappa": 40.0}
     mc = ModelConfig(variant="flat", **TINY)
     full = Trainer(mc, TrainConfig(**base), x, val, tmp_path / "full", progress=False)
     full.fit()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from flatgroove.groove import Groove, GrooveError  # noqa: E402
+from flatgroove.groove import Groove, GrooveError
 
 
 def load_model(path=None, device: str = "cpu"):
@@ -17,4 +17,4 @@ def load_model(path=None, device: str = "cpu"):
     return _load(path, device=device)
 
 
-__all__ = ["Groove", "GrooveError", "load_model", "__version__"]
+__all__ = ["Groove", "GrooveError", "__version__", "load_model"]

@@ -3,8 +3,6 @@ command line. Inputs are MIDI files or built-in groove names; outputs MIDI, WAV,
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
 

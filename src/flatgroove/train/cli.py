@@ -26,7 +26,7 @@ def _train(args: argparse.Namespace) -> int:
     from flatgroove.data import load_dataset
     from flatgroove.model.checkpoint import read_checkpoint
     from flatgroove.train.config import load_config
-    from flatgroove.train.trainer import TrainError, Trainer
+    from flatgroove.train.trainer import Trainer, TrainError
 
     try:
         mc, tc = load_config(args.config, variant=args.variant)

@@ -266,4 +266,4 @@ def summarise(log_path: Path) -> dict:
     return last
 
 
-__all__ = ["TrainError", "Trainer", "hit_counts", "summarise", "np"]
+__all__ = ["TrainError", "Trainer", "hit_counts", "np", "summarise"]
