@@ -9,6 +9,7 @@ thread), because the engine may look at them a little later.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -20,6 +21,8 @@ from typing import Any
 import mido
 
 from flatgroove.cli import UserError
+
+log = logging.getLogger("flatgroove.live")
 
 APIS = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK"}
 CLIENT_NAME = "flatgroove"
@@ -139,6 +142,25 @@ def resolve(name: str, names: Iterable[str], kind: str) -> str:
 _REALTIME = frozenset((0xF8, 0xFA, 0xFB, 0xFC))  # clock, start, continue, stop
 
 
+def close_bounded(fn: Callable[[], object], what: str, timeout: float = 2.0) -> bool:
+    """Run a port's close in a helper thread and wait at most `timeout` s. A stalled MIDI
+    server (seen with JACK under heavy load) can block jack_client_close for ever; on stage,
+    and in a test run, stopping must never hang. Returns False when it was left behind."""
+    t = threading.Thread(target=lambda: _quiet(fn),
+                         name=f"flatgroove-close-{what}", daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        log.warning("the MIDI system did not release %s within %.0f s; left it behind", what, timeout)
+        return False
+    return True
+
+
+def _quiet(fn: Callable[[], object]) -> None:
+    with contextlib.suppress(Exception):  # closing a port that is gone
+        fn()
+
+
 class TimedInput:
     """A real input port, read with python-rtmidi directly: the callback (rtmidi's thread,
     JACK's process thread on JACK) only stamps the raw bytes with time.monotonic() and
@@ -192,10 +214,12 @@ class TimedInput:
         return bool(self._q)
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):  # closing a port that is gone
+        def _close() -> None:
             self._rt.cancel_callback()
             self._rt.close_port()
             self._rt.delete()
+
+        close_bounded(_close, f"input {self.name!r}")
 
 
 class TimedOutput:
@@ -217,8 +241,7 @@ class TimedOutput:
         self.port.send(msg)
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.port.close()
+        close_bounded(self.port.close, f"output {self.name!r}")
 
 
 class PortMonitor:
@@ -271,8 +294,7 @@ class PortMonitor:
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
         for rt in (self._mi, self._mo):
-            with contextlib.suppress(Exception):
-                rt.delete()
+            close_bounded(rt.delete, "the port monitor")
 
 
 __all__ = [
