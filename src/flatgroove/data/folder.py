@@ -80,9 +80,13 @@ def load_folder(
     def split_of(r: Path) -> str:
         return "validation" if (zlib.crc32(str(r).encode()) % 1000) < val_fraction * 1000 else "train"
 
+    splits = [split_of(r) for r in rel]
+    if val_fraction > 0 and len(rel) > 1 and "validation" not in splits:
+        # A small folder still gets one held-out file: the one with the lowest hash.
+        splits[min(range(len(rel)), key=lambda i: zlib.crc32(str(rel[i]).encode()))] = "validation"
     entries = [
-        (root / r, {"file": str(r), "split": split_of(r), "drummer": "", "style": r.parent.name, "beat_type": ""})
-        for r in rel
+        (root / r, {"file": str(r), "split": sp, "drummer": "", "style": r.parent.name, "beat_type": ""})
+        for r, sp in zip(rel, splits)
     ]
     ws = build_windows(entries, drum_map, hop_bars, progress)
     if len(ws) == 0:

@@ -39,6 +39,8 @@ class Trainer:
                  data_info: dict | None = None, progress: bool = True):
         if len(train_x) == 0:
             raise TrainError("the training set is empty")
+        if len(val_x) == 0:
+            raise TrainError("the validation set is empty (a MIDI folder needs at least 2 files)")
         self.mc, self.tc, self.device = mc, tc, torch.device(device)
         self.train_x, self.val_x = train_x, val_x
         self.out = Path(out)
