@@ -156,8 +156,11 @@ class Trainer:
                 log.flush()
                 self.epoch += 1
                 self.batch_in_epoch = 0
-                if last_val["neg_elbo"] < self.best:
-                    self.best = last_val["neg_elbo"]
+                # Selected on validation reconstruction: the quantity every variant is held
+                # to (GECO's constraint; β and free bits shape the vae's KL), comparable
+                # across variants, unlike −ELBO, which the vae's β < 1 does not minimise.
+                if last_val["recon"] < self.best:
+                    self.best = last_val["recon"]
                     self.save("best.pt", metrics=last_val)
                 self.save("last.pt", metrics=last_val)
                 if self.progress:
