@@ -39,9 +39,10 @@ def batches(n: int, batch: int) -> list[torch.Tensor]:
 
 
 def step_times(variant: str, data: list[torch.Tensor]) -> list[float]:
-    tc = TrainConfig(flat_warmup_epochs=0.0, flat_ramp_epochs=1e-9)  # flatness on from step 0
+    tc = TrainConfig(flat_warmup_epochs=-1.0, flat_ramp_epochs=1e-9)  # flatness on from step 0
     tr = Trainer(ModelConfig(variant=variant), tc, data[0], data[0], "/tmp/fg-bench-train",
                  progress=False)
+    assert variant != "flat" or tr.flat_weight() == tc.flat_weight, "flatness must be on"
     tr.model.train()
     times = []
     for i, x in enumerate(data):

@@ -91,35 +91,53 @@ def probes(shape: tuple[int, ...], generator: torch.Generator | None = None,
     return r.to(torch.float32) * 2 - 1
 
 
-def flatness_terms(f: Decoder, z: torch.Tensor, n_probes: int = 2, method: str = "fd",
-                   eps: float = 1e-2, generator: torch.Generator | None = None,
-                   c2: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Unbiased random-probe estimates at each z (n, d) of
+def fd_inputs(z: torch.Tensor, n_probes: int, eps: float = 1e-2,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probes u (k, n, d) and the 2·k·n decoder inputs [z + εu; z − εu] whose outputs give
+    J·u by central differences. Lets a caller decode them in one call with other rows."""
+    n, d = z.shape
+    u = probes((n_probes, n, d), generator, z.device)
+    zz, uu = z.repeat(n_probes, 1), u.reshape(-1, d)
+    return u, torch.cat([zz + eps * uu, zz - eps * uu])
+
+
+def flatness_from_jvp(ju: torch.Tensor, u: torch.Tensor, c2: torch.Tensor | None = None
+                      ) -> dict[str, torch.Tensor]:
+    """Unbiased random-probe estimates from J·u products ju (k, n, D) of probes u (k, n, d):
 
         tr G             = E ‖Ju‖²
         ‖G - c²I‖²_F     = E[((Ju)·(Jv) - c² u·v)²],  u, v independent,
 
-    averaged over all ordered pairs of `n_probes` probes (a U-statistic, still unbiased).
+    averaged over all ordered pairs of the k probes (a U-statistic, still unbiased).
     c² defaults to the batch mean of tr(G)/d, held constant (stop-gradient).
     Returns per-point `trace`, `frob` and the normalised `loss` = mean ‖G/c² - I‖²_F / d.
     """
-    if n_probes < 2:
+    k, _, d = u.shape
+    if k < 2:
         raise ValueError("n_probes must be >= 2 (the Frobenius estimate needs two independent probes)")
-    n, d = z.shape
-    u = probes((n_probes, n, d), generator, z.device)
-    ju = jvp(f, z.repeat(n_probes, 1), u.reshape(-1, d), method, eps).view(n_probes, n, -1)
     trace = (ju**2).sum(-1).mean(0)  # (n,)
     if c2 is None:
         c2 = (trace.mean() / d).detach()
     dots = torch.einsum("kni,lni->kln", ju, ju)  # (Ju_k)·(Ju_l)
     udots = torch.einsum("kni,lni->kln", u, u)
-    off = ~torch.eye(n_probes, dtype=torch.bool, device=z.device)
-    sq = (dots - c2 * udots) ** 2  # (k, l, n)
-    frob = sq[off].mean(0)  # (n,)
+    off = ~torch.eye(k, dtype=torch.bool, device=u.device)
+    frob = ((dots - c2 * udots) ** 2)[off].mean(0)  # (n,)
     # Dividing by c⁴ makes the loss blind to the decoder's overall scale, so it cannot be
     # lowered by shrinking the output, and its weight means the same for any data.
     loss = frob.mean() / (c2**2 + 1e-12) / d
     return {"trace": trace, "frob": frob, "c2": c2, "loss": loss}
+
+
+def flatness_terms(f: Decoder, z: torch.Tensor, n_probes: int = 2, method: str = "fd",
+                   eps: float = 1e-2, generator: torch.Generator | None = None,
+                   c2: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """`flatness_from_jvp` at each z (n, d) with J·u from the chosen estimator."""
+    if n_probes < 2:
+        raise ValueError("n_probes must be >= 2 (the Frobenius estimate needs two independent probes)")
+    n, d = z.shape
+    u = probes((n_probes, n, d), generator, z.device)
+    ju = jvp(f, z.repeat(n_probes, 1), u.reshape(-1, d), method, eps).view(n_probes, n, -1)
+    return flatness_from_jvp(ju, u, c2)
 
 
 def exact_flatness(G: torch.Tensor, c2: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

@@ -17,6 +17,7 @@ from flatgroove import geometry
 from flatgroove.drums import N_DRUMS
 from flatgroove.model.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from flatgroove.model.config import ModelConfig
+from flatgroove.model.decoder import geometry_output
 from flatgroove.model.vae import GrooveVAE
 from flatgroove.train.config import TrainConfig
 from flatgroove.train.constraint import Geco
@@ -69,7 +70,24 @@ class Trainer:
         m, tc = self.model, self.tc
         mu, logvar = m.encoder(x)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-        logits, vel, off = m.decoder(z)
+        w = self.flat_weight()
+        flat_on = m.variant == "flat" and (w > 0 or not m.training)
+        fd = flat_on and tc.flat_estimator == "fd"
+        if fd:
+            # Mixups of this batch's encodings, detached: flatness shapes the decoder only.
+            # Their central-difference rows ride in the same decoder call as the batch: one
+            # LSTM pass over 3x the rows costs far less than two passes.
+            zt = geometry.mixup(mu.detach(), tc.flat_points, tc.flat_eta)
+            u, z_fd = geometry.fd_inputs(zt, tc.flat_probes, tc.flat_eps)
+            logits, vel, off = m.decoder(torch.cat([z, z_fd]))
+            b = len(z)
+            y = geometry_output(logits[b:], vel[b:], off[b:])
+            half = len(z_fd) // 2
+            ju = ((y[:half] - y[half:]) / (2 * tc.flat_eps)).view(tc.flat_probes, len(zt), -1)
+            ft = geometry.flatness_from_jvp(ju, u)
+            logits, vel, off = logits[:b], vel[:b], off[:b]
+        else:
+            logits, vel, off = m.decoder(z)
         rec = m.reconstruction(x, logits, vel, off)
         kl = m.kl(z, mu, logvar)
         out = {k: v.mean() for k, v in rec.items()}
@@ -80,11 +98,10 @@ class Trainer:
             return out
         lam = self.geco.lam
         loss = out["kl"] + lam * out["recon"]
-        w = self.flat_weight()
-        if m.variant == "flat" and (w > 0 or not m.training):
-            # Mixups of this batch's encodings; detached: flatness shapes the decoder only.
-            zt = geometry.mixup(mu.detach(), tc.flat_points, tc.flat_eta)
-            ft = geometry.flatness_terms(m.f, zt, tc.flat_probes, tc.flat_estimator, tc.flat_eps)
+        if flat_on:
+            if not fd:
+                zt = geometry.mixup(mu.detach(), tc.flat_points, tc.flat_eta)
+                ft = geometry.flatness_terms(m.f, zt, tc.flat_probes, tc.flat_estimator, tc.flat_eps)
             out["flat"] = ft["loss"]
             out["c2"] = ft["c2"]
             loss = loss + w * lam * ft["loss"]
