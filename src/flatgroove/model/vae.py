@@ -73,14 +73,14 @@ class GrooveVAE(nn.Module):
             x = x.unsqueeze(0)
         return x.to(self.device)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def encode(self, grooves, batch: int = 512) -> np.ndarray:
         """Posterior means (n, d) of grooves (a list of Grooves or features (n, 32, 27))."""
         x = self._features(grooves)
         out = [self.encoder(x[s : s + batch])[0] for s in range(0, len(x), batch)]
         return torch.cat(out).cpu().numpy() if out else np.zeros((0, self.latent_dim), np.float32)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def decode_arrays(self, z) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Hit probabilities, velocities, offsets, each (n, 32, 9)."""
         zt = torch.as_tensor(np.asarray(z, np.float32), device=self.device)
