@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -63,40 +62,16 @@ def _peer(cfg: dict) -> None:
         print(json.dumps(got), flush=True)
 
 
-def start_jack(period: int, realtime: bool) -> tuple[subprocess.Popen, str] | None:
-    exe = shutil.which("jackd")
-    if exe is None:
-        print("bench_live: jackd not installed (make system-deps); nothing to measure")
-        return None
-    name = f"flatgroove-bench-{os.getpid()}"
-    rt = ["-R"] if realtime else ["--no-realtime"]
-    proc = subprocess.Popen([exe, "-n", name, *rt, "-d", "dummy", "-r", "48000", "-p", str(period)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    os.environ["JACK_NO_START_SERVER"] = "1"
-    from flatgroove.live.ports import PortError, backend
+def start_jack(period: int, realtime: bool):
+    from flatgroove.live.jack import JackServer, JackUnavailable
 
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            backend("jack").get_output_names()
-            return proc, name
-        except PortError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                print("bench_live: JACK server did not start; nothing to measure")
-                stop_jack(proc)
-                return None
-            time.sleep(0.1)
-
-
-def stop_jack(proc: subprocess.Popen) -> None:
-    proc.terminate()
+    server = JackServer(f"flatgroove-bench-{os.getpid()}", period=period, realtime=realtime)
     try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+        server.start()
+    except JackUnavailable as e:
+        print(f"bench_live: {e}; nothing to measure")
+        return None
+    return server
 
 
 def load(spec: str):  # -> model
@@ -203,10 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.peer:
         _peer(json.loads(args.peer))
         return 0
-    started = start_jack(args.period, not args.jack_no_realtime)
-    if started is None:
+    server = start_jack(args.period, not args.jack_no_realtime)
+    if server is None:
         return 0
-    proc, _ = started
     try:
         model, label = load(args.model)
         print(f"bench_live: {args.bars} bars per tempo, model {label}, JACK dummy "
@@ -233,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if ok else 1
     finally:
         with contextlib.suppress(Exception):
-            stop_jack(proc)
+            server.stop()
 
 
 if __name__ == "__main__":

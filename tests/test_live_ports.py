@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -26,42 +25,17 @@ SPB = 60.0 / BPM
 
 @pytest.fixture(scope="session")
 def jack():
-    exe = shutil.which("jackd")
-    if exe is None:
-        pytest.skip("jackd is not installed (`make system-deps` installs jackd2)")
-    name = f"flatgroove-test-{os.getpid()}"
-    proc = subprocess.Popen(
-        [exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "128"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    old = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    os.environ["JACK_NO_START_SERVER"] = "1"
-    from flatgroove.live.ports import PortError, backend
+    from flatgroove.live.jack import JackServer, JackUnavailable
 
-    deadline = time.monotonic() + 10.0
+    server = JackServer(f"flatgroove-test-{os.getpid()}")
     try:
-        while True:
-            try:
-                backend("jack").get_output_names()
-                break
-            except PortError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode(errors="replace")[-500:] if proc.poll() else ""
-                    pytest.skip(f"JACK server did not start: {err.strip() or 'timeout'}")
-                time.sleep(0.1)
+        name = server.start()
+    except JackUnavailable as e:
+        pytest.skip(str(e))
+    try:
         yield name
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        server.stop()
 
 
 def _peer_main(argv: list[str]) -> None:
