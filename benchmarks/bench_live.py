@@ -20,46 +20,12 @@ import argparse
 import contextlib
 import json
 import os
-import subprocess
 import sys
-import threading
-import time
 
 import numpy as np
 
 GOAL_READY_BEATS = 1.0
 GOAL_JITTER_P99_MS = 2.0
-
-
-def _peer(cfg: dict) -> None:
-    """The drummer and the listener, in their own process."""
-    import mido
-
-    b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
-    got: list[tuple[float, list[int]]] = []
-    lock = threading.Lock()
-
-    def on_msg(m: mido.Message) -> None:
-        t = time.monotonic()
-        with lock:
-            got.append((t, m.bytes()))
-
-    listen = b.open_input("listen", virtual=True, client_name="bench-peer-in", callback=on_msg)
-    out = b.open_output("drums", virtual=True, client_name="bench-peer-out")
-    print("ready", flush=True)
-    t0 = float(sys.stdin.readline())
-    spb = cfg["spb"]
-    for beat, pitch, vel in cfg["notes"]:
-        t = t0 + beat * spb
-        while (d := t - time.monotonic()) > 0:
-            time.sleep(d)
-        out.send(mido.Message("note_on", channel=9, note=pitch, velocity=vel))
-    while time.monotonic() < t0 + cfg["listen_s"]:
-        time.sleep(0.05)
-    listen.close()
-    out.close()
-    with lock:
-        print(json.dumps(got), flush=True)
 
 
 def start_jack(period: int, realtime: bool):
@@ -117,19 +83,16 @@ def match(sent: list, recv: list[tuple[float, list[int]]]) -> tuple[np.ndarray, 
 def run_one(model, bpm: float, bars: int, drummer: str, realtime: bool) -> dict:
     from flatgroove.drums import OUTPUT_PITCHES
     from flatgroove.live.controls import ControlMap, load_target
+    from flatgroove.live.jack import start_peer
     from flatgroove.live.session import LiveSession
 
     spb = 60.0 / bpm
     g = load_target(drummer).groove
     notes = [(4 * 2 * k + t / 4.0, OUTPUT_PITCHES[d], v)
              for k in range(bars // 2) for t, d, v in g.notes()]
-    cfg = {"spb": spb, "notes": notes, "listen_s": (4 * bars + 2) * spb}
-    peer = subprocess.Popen([sys.executable, __file__, "--peer", json.dumps(cfg)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    cfg = {"client": "bench-peer", "spb": spb, "notes": notes, "listen_s": (4 * bars + 2) * spb}
+    peer = start_peer(cfg)
     try:
-        if peer.stdout.readline().strip() != "ready":
-            raise RuntimeError("peer process did not start")
         c = ControlMap.load()
         c.mode, c.a = "accompany", 0.5
         ses = LiveSession(model, "bench-peer-in:listen", ["bench-peer-out:drums"], controls=c,
@@ -173,11 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="do not raise the scheduling thread's priority")
     ap.add_argument("--model", default="flat", help="flat, vae, a checkpoint, or toy")
     ap.add_argument("--drummer", default="funk", help="built-in groove the drummer plays")
-    ap.add_argument("--peer", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.peer:
-        _peer(json.loads(args.peer))
-        return 0
     server = start_jack(args.period, not args.jack_no_realtime)
     if server is None:
         return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 
@@ -38,53 +37,13 @@ def jack():
         server.stop()
 
 
-def _peer_main(argv: list[str]) -> None:
-    """The other process: creates 'fg-peer:drums' (output) and 'fg-peer:listen' (input),
-    says 'ready', reads the start time, plays the drummer (and a CC flood), records what it
-    hears with monotonic timestamps, and prints it as JSON."""
-    import mido
-
-    cfg = json.loads(argv[0])
-    b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
-    got: list[tuple[float, list[int]]] = []
-    lock = threading.Lock()
-
-    def on_msg(m: mido.Message) -> None:
-        t = time.monotonic()
-        with lock:
-            got.append((t, m.bytes()))
-
-    listen = b.open_input("listen", virtual=True, client_name="fg-peer-in", callback=on_msg)
-    out = b.open_output("drums", virtual=True, client_name="fg-peer-out")
-    print("ready", flush=True)
-    t0 = float(sys.stdin.readline())
-    events = [(t0 + beat * cfg["spb"], mido.Message("note_on", channel=9, note=p, velocity=v))
-              for beat, p, v in cfg["notes"]]
-    events += [(t0 + beat * cfg["spb"] + 0.05, mido.Message("note_off", channel=9, note=p))
-               for beat, p, v in cfg["notes"]]
-    fb, fn = cfg.get("flood_beat", 0), cfg.get("flood", 0)
-    events += [(t0 + fb * cfg["spb"] + i * cfg.get("flood_dt", 0.001),
-                mido.Message("control_change", channel=0, control=1, value=0)) for i in range(fn)]
-    for t, m in sorted(events, key=lambda e: e[0]):
-        while (d := t - time.monotonic()) > 0:
-            time.sleep(d)
-        out.send(m)
-    while time.monotonic() < t0 + cfg["listen_s"]:
-        time.sleep(0.05)
-    listen.close()
-    out.close()
-    with lock:
-        print(json.dumps(got), flush=True)
-
-
 def _peer(cfg: dict) -> subprocess.Popen:
-    p = subprocess.Popen([sys.executable, __file__, json.dumps(cfg)], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = p.stdout.readline()
-    if line.strip() != "ready":
-        p.kill()
-        pytest.fail(f"peer process did not start: {line!r}")
-    return p
+    from flatgroove.live.jack import JackUnavailable, start_peer
+
+    try:
+        return start_peer({"client": "fg-peer", **cfg})
+    except JackUnavailable as e:
+        pytest.fail(str(e))
 
 
 def _names(port: str) -> str:
@@ -216,6 +175,3 @@ def test_virtual_ports_can_be_created(jack):
     finally:
         ses.close()
 
-
-if __name__ == "__main__":
-    _peer_main(sys.argv[1:])

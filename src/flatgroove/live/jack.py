@@ -79,3 +79,71 @@ class JackServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _peer_main(cfg: dict) -> None:
+    """The other process: opens '<client>-out:drums' and '<client>-in:listen', says 'ready',
+    reads the start time (monotonic clock) from stdin, plays `notes` [(beat, pitch, velocity)]
+    on channel 10 (plus an optional CC flood), records what it hears with timestamps, and
+    prints that as JSON."""
+    import json
+    import sys
+    import threading
+
+    import mido
+
+    b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
+    got: list[tuple[float, list[int]]] = []
+    lock = threading.Lock()
+
+    def on_msg(m: mido.Message) -> None:
+        t = time.monotonic()
+        with lock:
+            got.append((t, m.bytes()))
+
+    client = cfg.get("client", "fg-peer")
+    listen = b.open_input("listen", virtual=True, client_name=f"{client}-in", callback=on_msg)
+    out = b.open_output("drums", virtual=True, client_name=f"{client}-out")
+    print("ready", flush=True)
+    t0 = float(sys.stdin.readline())
+    spb = cfg["spb"]
+    events = [(t0 + beat * spb, mido.Message("note_on", channel=9, note=p, velocity=v))
+              for beat, p, v in cfg["notes"]]
+    events += [(t0 + beat * spb + 0.05, mido.Message("note_off", channel=9, note=p))
+               for beat, p, v in cfg["notes"]]
+    fb, fn = cfg.get("flood_beat", 0), cfg.get("flood", 0)
+    events += [(t0 + fb * spb + i * cfg.get("flood_dt", 0.001),
+                mido.Message("control_change", channel=0, control=1, value=0)) for i in range(fn)]
+    for t, m in sorted(events, key=lambda e: e[0]):
+        while (d := t - time.monotonic()) > 0:
+            time.sleep(d)
+        out.send(m)
+    while time.monotonic() < t0 + cfg["listen_s"]:
+        time.sleep(0.05)
+    listen.close()
+    out.close()
+    with lock:
+        print(json.dumps(got), flush=True)
+
+
+def start_peer(cfg: dict) -> subprocess.Popen:
+    """A drummer-and-listener in a second process, over real JACK ports (tests, benchmarks):
+    returns once its ports exist. Write the start time to its stdin; read its JSON at the end."""
+    import json
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-m", "flatgroove.live.jack", json.dumps(cfg)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline() if p.stdout else ""
+    if line.strip() != "ready":
+        p.kill()
+        raise JackUnavailable(f"peer process did not start: {line!r}")
+    return p
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    _peer_main(json.loads(sys.argv[1]))
