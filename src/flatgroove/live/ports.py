@@ -33,16 +33,12 @@ class PortError(UserError):
 
 
 # -- in memory ---------------------------------------------------------------------------------
-class MemoryInput:
-    """An input fed by the simulation: `feed(t, msg)` (a mido Message or raw bytes)."""
-
-    name = "memory in"
+class _QueuedInput:
+    """Timestamped messages waiting for the engine's thread, which drains them in bounded
+    batches so a flood cannot starve the scheduler."""
 
     def __init__(self) -> None:
         self._q: deque[tuple[float, Any]] = deque()
-
-    def feed(self, t: float, item: Any) -> None:
-        self._q.append((t, item))
 
     def drain(self, max_n: int) -> list[tuple[float, Any]]:
         out = []
@@ -52,6 +48,15 @@ class MemoryInput:
 
     def pending(self) -> bool:
         return bool(self._q)
+
+
+class MemoryInput(_QueuedInput):
+    """An input fed by the simulation: `feed(t, msg)` (a mido Message or raw bytes)."""
+
+    name = "memory in"
+
+    def feed(self, t: float, item: Any) -> None:
+        self._q.append((t, item))
 
     def close(self) -> None:
         self._q.clear()
@@ -161,7 +166,7 @@ def _quiet(fn: Callable[[], object]) -> None:
         fn()
 
 
-class TimedInput:
+class TimedInput(_QueuedInput):
     """A real input port, read with python-rtmidi directly: the callback (rtmidi's thread,
     JACK's process thread on JACK) only stamps the raw bytes with time.monotonic() and
     queues them. Parsing happens later on the engine's thread, so the callback holds the
@@ -173,7 +178,7 @@ class TimedInput:
                  wake: threading.Event | None = None, client_name: str = CLIENT_NAME) -> None:
         import rtmidi
 
-        self._q: deque[tuple[float, Any]] = deque()
+        super().__init__()
         self.wake = wake
         api = getattr(rtmidi, f"API_{b.api}") if b.api else rtmidi.API_UNSPECIFIED
         try:
@@ -203,15 +208,6 @@ class TimedInput:
         self._q.append((time.monotonic(), raw))
         if self.wake is not None and raw and raw[0] in _REALTIME:
             self.wake.set()
-
-    def drain(self, max_n: int) -> list[tuple[float, Any]]:
-        out = []
-        while self._q and len(out) < max_n:
-            out.append(self._q.popleft())
-        return out
-
-    def pending(self) -> bool:
-        return bool(self._q)
 
     def close(self) -> None:
         def _close() -> None:
