@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 
@@ -83,7 +82,7 @@ def match(sent: list, recv: list[tuple[float, list[int]]]) -> tuple[np.ndarray, 
 def run_one(model, bpm: float, bars: int, drummer: str, realtime: bool) -> dict:
     from flatgroove.drums import OUTPUT_PITCHES
     from flatgroove.live.controls import ControlMap, load_target
-    from flatgroove.live.jack import start_peer
+    from flatgroove.live.jack import run_with_peer, start_peer
     from flatgroove.live.session import LiveSession
 
     spb = 60.0 / bpm
@@ -98,19 +97,11 @@ def run_one(model, bpm: float, bars: int, drummer: str, realtime: bool) -> dict:
         ses = LiveSession(model, "bench-peer-in:listen", ["bench-peer-out:drums"], controls=c,
                           bpm=bpm, api="jack", end_bar=bars,
                           keep_history=True, realtime=realtime)
-        t0 = ses.engine.clock.time_at(0.0)
-        peer.stdin.write(f"{t0!r}\n")
-        peer.stdin.flush()
-        try:
-            reason = ses.run()
-        finally:
-            ses.close()
-        out, _ = peer.communicate(timeout=60)
-    finally:
-        if peer.poll() is None:
-            peer.kill()
+    except BaseException:
+        peer.kill()
+        raise
+    reason, got = run_with_peer(ses, peer, timeout=60)
     eng = ses.engine
-    got = json.loads(out.strip().splitlines()[-1])
     sent = [s for s in eng.scheduler.sent if s.message.type in ("note_on", "note_off")]
     recv = [(t, b) for t, b in got if b[0] & 0xF0 in (0x80, 0x90)]
     lat, lost = match(sent, recv)

@@ -7,7 +7,6 @@ script, plays the drummer into the engine and listens to what comes back.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import threading
@@ -77,6 +76,7 @@ def test_ports_are_listed_and_missing_ports_named(jack, capsys):
 
 def test_engine_answers_a_drummer_in_the_right_bar(jack):
     from flatgroove.drums import OUTPUT_PITCHES
+    from flatgroove.live.jack import run_with_peer
     from flatgroove.live.session import LiveSession
     from test_live_engine import A, DoubleModel, controls
 
@@ -88,21 +88,13 @@ def test_engine_answers_a_drummer_in_the_right_bar(jack):
                           controls=controls(mode="answer", a=0.0), bpm=BPM,
                           end_bar=4, keep_history=True,
                           api="jack")
-        t0 = ses.engine.clock.time_at(0.0)
-        prio = os.sched_getscheduler(0)
-        peer.stdin.write(f"{t0!r}\n")
-        peer.stdin.flush()
-        try:
-            reason = ses.run()
-        finally:
-            ses.close()
-        out, _ = peer.communicate(timeout=20)
-    finally:
-        if peer.poll() is None:
-            peer.kill()
+    except BaseException:
+        peer.kill()
+        raise
+    prio = os.sched_getscheduler(0)
+    reason, got = run_with_peer(ses, peer, timeout=20)
     assert reason == "end of session"
     assert os.sched_getscheduler(0) == prio  # the real-time priority ends with the jam
-    got = json.loads(out.strip().splitlines()[-1])
     # The engine heard the call in bars 1-2: on a loaded machine JACK's dummy driver (no
     # real-time) can delay an event past half a 16th, so allow a few cells to differ.
     heard = ses.engine.recorder

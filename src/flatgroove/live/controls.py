@@ -41,6 +41,15 @@ def default_controls_text() -> str:
     return resources.files("flatgroove.live").joinpath("default_controls.toml").read_text()
 
 
+def _read_toml(p: Path, what: str) -> dict:
+    if not p.is_file():
+        raise _user_error(f"{p}: no such {what}")
+    try:
+        return tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise _user_error(f"{p}: not valid TOML ({e})") from None
+
+
 def _merge(base: dict, over: dict, where: str, path: str = "") -> dict:
     out = dict(base)
     for k, v in over.items():
@@ -121,13 +130,7 @@ class ControlMap:
         if path is None:
             return cls.from_dict(base, "default controls")
         p = Path(path)
-        if not p.is_file():
-            raise _user_error(f"{p}: no such controls file")
-        try:
-            user = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as e:
-            raise _user_error(f"{p}: not valid TOML ({e})") from None
-        return cls.from_dict(_merge(base, user, str(p)), str(p))
+        return cls.from_dict(_merge(base, _read_toml(p, "controls file"), str(p)), str(p))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "controls") -> ControlMap:
@@ -317,13 +320,7 @@ class Script:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Script:
         p = Path(path)
-        if not p.is_file():
-            raise _user_error(f"{p}: no such script file")
-        try:
-            d = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as e:
-            raise _user_error(f"{p}: not valid TOML ({e})") from None
-        return cls.from_dict(d, str(p))
+        return cls.from_dict(_read_toml(p, "script file"), str(p))
 
     @classmethod
     def from_text(cls, text: str, where: str = "script") -> Script:

@@ -142,6 +142,26 @@ def start_peer(cfg: dict) -> subprocess.Popen:
     return p
 
 
+def run_with_peer(session, peer: subprocess.Popen, timeout: float = 60.0) -> tuple[str, list]:
+    """Start the peer at the session's bar 1, run the session to its end, close it, and
+    return (the reason it stopped, what the peer heard: [(monotonic time, bytes)])."""
+    import json
+
+    try:
+        assert peer.stdin is not None
+        peer.stdin.write(f"{session.engine.clock.time_at(0.0)!r}\n")
+        peer.stdin.flush()
+        try:
+            reason = session.run()
+        finally:
+            session.close()
+        out, _ = peer.communicate(timeout=timeout)
+    finally:
+        if peer.poll() is None:
+            peer.kill()
+    return reason, json.loads(out.strip().splitlines()[-1])
+
+
 if __name__ == "__main__":
     import json
     import sys

@@ -31,8 +31,12 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown model settings: {sorted(unknown)}")
-        return cls(**d)
+        return settings_from_dict(cls, d, "model")
+
+
+def settings_from_dict(cls, d: dict, what: str):
+    """A settings dataclass from a dict (a TOML table), naming any key it does not know."""
+    unknown = set(d) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what} settings: {sorted(unknown)}")
+    return cls(**d)

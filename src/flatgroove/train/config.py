@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from flatgroove.model.config import ModelConfig
+from flatgroove.model.config import ModelConfig, settings_from_dict
 
 
 @dataclass
@@ -46,11 +46,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown train settings: {sorted(unknown)}")
-        return cls(**d)
+        return settings_from_dict(cls, d, "train")
 
 
 def load_config(path: str | Path | None, variant: str | None = None) -> tuple[ModelConfig, TrainConfig]:
