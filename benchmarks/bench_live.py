@@ -11,7 +11,7 @@ Per tempo it reports
     python benchmarks/bench_live.py [--bars 32] [--bpm 120 200] [--period 64] [--model flat]
                                     [--jack-no-realtime] [--no-realtime]
 
-Uses the shipped model (flatgroove.load_model()) when it loads, else the stand-in ToyModel.
+Uses the shipped model (flatgroove.load_model()) or the one given with --model.
 """
 
 from __future__ import annotations
@@ -40,17 +40,10 @@ def start_jack(period: int, realtime: bool):
 
 
 def load(spec: str):  # -> model
-    if spec != "toy":
-        try:
-            import flatgroove
+    import flatgroove
 
-            m = flatgroove.load_model(None if spec == "flat" else spec)
-            return m, f"{spec} (flatgroove.load_model)"
-        except Exception as e:  # noqa: BLE001 - fall back and say so
-            print(f"bench_live: model {spec!r} not available ({e}); using the stand-in ToyModel")
-    from flatgroove.live.toy import ToyModel
-
-    return ToyModel(), "toy (stand-in)"
+    m = flatgroove.load_model(None if spec == "flat" else spec)
+    return m, f"{spec} (flatgroove.load_model)"
 
 
 def stats(x: np.ndarray) -> str:
@@ -125,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                          "live rig would; on a busy machine a non-real-time server stalls)")
     ap.add_argument("--no-realtime", action="store_true",
                     help="do not raise the scheduling thread's priority")
-    ap.add_argument("--model", default="flat", help="flat, vae, a checkpoint, or toy")
+    ap.add_argument("--model", default="flat", help="flat, vae, or a checkpoint")
     ap.add_argument("--drummer", default="funk", help="built-in groove the drummer plays")
     args = ap.parse_args(argv)
     server = start_jack(args.period, not args.jack_no_realtime)

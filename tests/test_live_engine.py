@@ -487,13 +487,13 @@ def test_cli_simulate_writes_a_session(tmp_path, capsys):
     script.write_text('[[change]]\nbar = 3\nmode = "answer"\n[[change]]\nbar = 5\ncc = 1\nvalue = 127\n')
     out = tmp_path / "session.mid"
     rc = main(["jam", "--simulate", str(drummer), "--script", str(script), "--out", str(out),
-               "--model", "toy"])
+               "--model", "flat"])
     text = capsys.readouterr().out
     assert rc == 0 and out.exists()
     assert "bar   3  answer" in text and "call 1/2" in text
     tracks = read_grooves(out, hop_bars=2, drop_empty=False)  # both tracks merged as drums
     assert len(tracks) >= 3
-    assert main(["jam", "--model", "toy"]) == 2  # no --out: a one-line error
+    assert main(["jam", "--model", "flat"]) == 2  # no --out: a one-line error
 
 
 def test_terminal_view_renders_an_engine_snapshot():

@@ -67,7 +67,7 @@ def test_ports_are_listed_and_missing_ports_named(jack, capsys):
             TimedOutput(backend("jack"), "nope")
         assert TimedOutput(backend("jack"), "somewhere").name == "fg-list:somewhere"  # unique part
         capsys.readouterr()
-        assert main(["jam", "--out", "nope", "--api", "jack", "--model", "toy"]) == 2
+        assert main(["jam", "--out", "nope", "--api", "jack", "--model", "flat"]) == 2
         err = capsys.readouterr().err
         assert "no MIDI output port 'nope'" in err and "fg-list:somewhere" in err
     finally:

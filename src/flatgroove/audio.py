@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from flatgroove.drums import DRUMS, GM_MAP, N_DRUMS, OUTPUT_PITCHES
+from flatgroove.errors import AudioError
 from flatgroove.groove import N_STEPS, Groove
 
 SAMPLE_RATE = 44100
@@ -24,10 +25,6 @@ HEADROOM_DB = 1.0  # peak level of written WAV files below full scale
 _SEED = 20240611
 _FADE_S = 0.005  # fade used where a sound is cut (choke, end of buffer), to avoid clicks
 _HH_CLOSED, _HH_OPEN = DRUMS.index("closed_hh"), DRUMS.index("open_hh")
-
-
-class AudioError(RuntimeError):
-    """Audio cannot be rendered or written; the message says why and what to do."""
 
 
 # -- the synthesised kit ------------------------------------------------------------------

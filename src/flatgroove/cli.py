@@ -7,11 +7,9 @@ import logging
 import sys
 from collections.abc import Callable
 
+from flatgroove.errors import UserError  # noqa: F401 - re-exported: flatgroove.cli.UserError
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
-
-
-class UserError(Exception):
-    """An error the user can fix; printed as one line, exit status 2."""
 
 
 def _data_stats(args: argparse.Namespace) -> int:
@@ -119,16 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 1
-    from flatgroove.data.folder import DatasetError
-    from flatgroove.generate import GenerateError
-    from flatgroove.groove import GrooveError
-    from flatgroove.midi import MidiError
-    from flatgroove.model.checkpoint import CheckpointError
+    from flatgroove.errors import USER_ERRORS
 
     try:
         return int(func(args) or 0)
-    except (UserError, MidiError, DatasetError, GrooveError, CheckpointError, GenerateError,
-            FileNotFoundError) as e:
+    except USER_ERRORS as e:
         print(f"flatgroove: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

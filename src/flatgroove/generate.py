@@ -8,11 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from flatgroove.errors import GenerateError
 from flatgroove.groove import Groove
-
-
-class GenerateError(ValueError):
-    """A generation request cannot be met; the message says why."""
 
 
 def resolve_model(spec: str | os.PathLike | None = None):

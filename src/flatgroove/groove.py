@@ -11,15 +11,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from flatgroove.drums import DRUMS, N_DRUMS, SHORT_NAMES
+from flatgroove.errors import GrooveError
 
 STEPS_PER_BAR = 16
 BARS = 2
 N_STEPS = STEPS_PER_BAR * BARS
 N_FEATURES = 3 * N_DRUMS  # hits, velocities, offsets per drum
-
-
-class GrooveError(ValueError):
-    """A Groove's arrays are not valid; the message says which and why."""
 
 
 @dataclass

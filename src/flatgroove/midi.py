@@ -15,13 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from flatgroove.drums import N_DRUMS, OUTPUT_PITCHES, pitch_map
+from flatgroove.errors import MidiError
 from flatgroove.groove import N_STEPS, STEPS_PER_BAR, Groove
 
 DRUM_CHANNEL = 9  # MIDI channel 10, zero-based
-
-
-class MidiError(ValueError):
-    """A MIDI file cannot be used; the message names the file and the reason."""
 
 
 @dataclass

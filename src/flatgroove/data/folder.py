@@ -11,15 +11,12 @@ from tqdm import tqdm
 
 from flatgroove.data import cache
 from flatgroove.data.windows import WindowSet
+from flatgroove.errors import DatasetError
 from flatgroove.midi import MidiError, read_drums, window_arrays
 
 log = logging.getLogger("flatgroove.data")
 
 MIDI_SUFFIXES = (".mid", ".midi", ".MID", ".MIDI")
-
-
-class DatasetError(ValueError):
-    """A dataset cannot be built; the message says why and where."""
 
 
 def build_windows(

@@ -18,7 +18,6 @@ _EXPORTS = {
     "ControlMap": "flatgroove.live.controls",
     "Script": "flatgroove.live.controls",
     "LiveSession": "flatgroove.live.session",
-    "ToyModel": "flatgroove.live.toy",
 }
 
 
@@ -37,7 +36,6 @@ __all__ = [  # resolved lazily by __getattr__
     "LiveSession",
     "Script",
     "SessionResult",
-    "ToyModel",
     "VirtualRunner",
     "simulate",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from flatgroove.cli import UserError
+from flatgroove.errors import UserError
 
 JAM_HELP = """\
 Live: flatgroove jam --in DRUMS --out SYNTH [--bpm 120 | --clock PORT] --mode accompany
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="do not ask for real-time priority for the scheduling thread")
     j.add_argument("--api", default="auto", choices=["auto", "alsa", "jack"], help="MIDI system")
     j.add_argument("--model", default="flat",
-                   help="flat (shipped, default), vae, a checkpoint path, or toy (a stand-in)")
+                   help="flat (shipped, default), vae, or a checkpoint path / run folder")
     j.add_argument("--bars", type=int, help="stop after this many bars")
     j.add_argument("--simulate", metavar="DRUMMER", help="simulate: MIDI file or built-in name")
     j.add_argument("--script", metavar="FILE.toml", help="simulation: scripted control changes")
@@ -68,19 +68,13 @@ def _ports(args: argparse.Namespace) -> int:
 
 
 def load_model(spec: str):
-    """flat | vae | a checkpoint path | toy."""
-    if spec == "toy":
-        from flatgroove.live.toy import ToyModel
-
-        return ToyModel()
+    """flat | vae | a checkpoint path / run folder."""
     try:
         import flatgroove
 
         return flatgroove.load_model(None if spec == "flat" else spec)
-    except ModuleNotFoundError as e:
-        raise UserError(f"the model code is not available ({e}); try --model toy") from None
     except (ValueError, OSError) as e:  # CheckpointError is a ValueError
-        raise UserError(f"cannot load model {spec!r}: {e} (--model toy runs without one)") from None
+        raise UserError(f"cannot load model {spec!r}: {e}") from None
 
 
 def _controls(args: argparse.Namespace):

@@ -23,7 +23,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from flatgroove.cli import UserError
+from flatgroove.errors import UserError
 from flatgroove.groove import Groove
 
 MODES = ("answer", "accompany", "morph")

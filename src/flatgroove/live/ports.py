@@ -20,7 +20,7 @@ from typing import Any
 
 import mido
 
-from flatgroove.cli import UserError
+from flatgroove.errors import UserError
 
 log = logging.getLogger("flatgroove.live")
 

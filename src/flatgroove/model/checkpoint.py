@@ -10,16 +10,13 @@ from typing import Any
 
 import torch
 
+from flatgroove.errors import CheckpointError
 from flatgroove.model.config import ModelConfig
 from flatgroove.model.vae import GrooveVAE
 
 FORMAT = "flatgroove-checkpoint"
 FORMAT_VERSION = 1
 SHIPPED = {"flat": "flat.pt", "vae": "vae.pt"}
-
-
-class CheckpointError(ValueError):
-    """A file is not a usable flatgroove checkpoint; the message says why."""
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:

@@ -13,7 +13,7 @@ def _device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        from flatgroove.cli import UserError
+        from flatgroove.errors import UserError
 
         raise UserError("--device cuda: no CUDA device is available here")
     return name
@@ -22,8 +22,8 @@ def _device(name: str) -> str:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from flatgroove.cli import UserError
     from flatgroove.data import load_dataset
+    from flatgroove.errors import UserError
     from flatgroove.model.checkpoint import read_checkpoint
     from flatgroove.train.config import load_config
     from flatgroove.train.trainer import Trainer, TrainError

@@ -9,7 +9,7 @@ import sys
 
 def _check_port(host: str, port: int) -> None:
     """Fail with a clear message before uvicorn does with a traceback-ish log line."""
-    from flatgroove.cli import UserError
+    from flatgroove.errors import UserError
 
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         # As uvicorn does: a port held only by closed connections (TIME_WAIT) is free.
@@ -24,7 +24,7 @@ def _check_port(host: str, port: int) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from flatgroove.cli import UserError
+    from flatgroove.errors import UserError
     from flatgroove.generate import resolve_model
     from flatgroove.web.jam import JamSession
     from flatgroove.web.server import create_app
