@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Callable
@@ -88,7 +89,7 @@ def _extensions():
     import importlib
 
     out = []
-    for mod in ("flatgroove.train.cli", "flatgroove.evaluate.cli", "flatgroove.generate_cli",
+    for mod in ("flatgroove.train.cli", "flatgroove.evaluate.cli", "flatgroove.generate.cli",
                 "flatgroove.live.cli", "flatgroove.web.cli", "flatgroove.demo"):
         try:
             m = importlib.import_module(mod)
@@ -127,6 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("flatgroove: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `flatgroove data show F | head`: the reader has gone; stop quietly, and point
+        # stdout at /dev/null so that the flush at exit does not complain either.
+        import os
+
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a process that pipe killed
 
 
 if __name__ == "__main__":

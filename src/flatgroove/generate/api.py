@@ -1,5 +1,6 @@
-"""Generation with a trained model: encode, reconstruct, sample, interpolate along the
-straight line (the flat model's natural path) or slerp, and 2-D blends of four corners."""
+"""The generation API, re-exported by `flatgroove.generate`: encode, reconstruct, sample,
+interpolate along the straight line (the flat model's natural path) or slerp, and 2-D blends
+of four corners."""
 
 from __future__ import annotations
 
