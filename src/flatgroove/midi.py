@@ -48,6 +48,32 @@ class DrumPart:
         return bpm
 
 
+# Bounds on what a MIDI file may ask of the reader (DESIGN §8): the Groove MIDI Dataset's
+# longest file is 639 bars and its largest 155 kB; its tempos lie in 50-290 BPM.
+MAX_FILE_BYTES = 8 << 20  # bytes read at most; a bigger file is refused unread
+MAX_BARS = 4096  # drum notes beyond this bar: the file is refused before anything is allocated
+MIN_BPM, MAX_BPM = 20.0, 400.0  # the tempos a Groove may have
+
+
+def check_header(data: bytes, name: str) -> None:
+    """The header chunk, checked before symusic sees the bytes: 'MThd', format 0-2, and a
+    positive ticks-per-quarter-note division (0 would divide every time by zero)."""
+    if len(data) < 14 or not data.startswith(b"MThd"):
+        raise MidiError(f"{name}: not a readable MIDI file (it does not start with 'MThd')")
+    hlen = int.from_bytes(data[4:8], "big")
+    fmt = int.from_bytes(data[8:10], "big")
+    division = int.from_bytes(data[12:14], "big")
+    if hlen < 6:
+        raise MidiError(f"{name}: not a readable MIDI file (header chunk of {hlen} bytes, needs 6)")
+    if fmt > 2:
+        raise MidiError(f"{name}: not a readable MIDI file (unknown format {fmt}; 0, 1 or 2)")
+    if division & 0x8000:
+        raise MidiError(f"{name}: SMPTE time division (frames per second); flatgroove reads "
+                        "files timed in ticks per quarter note")
+    if division == 0:
+        raise MidiError(f"{name}: not a readable MIDI file (0 ticks per quarter note)")
+
+
 def _load_score(path: str | os.PathLike):
     import symusic
 
@@ -56,10 +82,39 @@ def _load_score(path: str | os.PathLike):
         raise MidiError(f"{p}: no such file")
     if p.is_dir():
         raise MidiError(f"{p}: is a folder, not a MIDI file")
+    if not p.is_file():
+        raise MidiError(f"{p}: not a regular file")
     try:
-        return symusic.Score(str(p), ttype="quarter")
+        with p.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise MidiError(f"{p}: cannot read ({e.strerror or e})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise MidiError(f"{p}: larger than {MAX_FILE_BYTES >> 20} MB; not a drum MIDI file "
+                        "flatgroove reads")
+    check_header(data, str(p))
+    try:
+        score = symusic.Score.from_midi(data, ttype="quarter")
     except Exception as e:  # noqa: BLE001 - symusic raises plain RuntimeError/ValueError
-        raise MidiError(f"{p}: not a readable MIDI file ({e})") from None
+        raise MidiError(f"{p}: not a readable MIDI file ({_one_line(e)})") from None
+    for tp in score.tempos:
+        qpm = float(tp.qpm)
+        if not (math.isfinite(qpm) and MIN_BPM <= qpm <= MAX_BPM):
+            what = "an infinite tempo (0 microseconds per quarter note)" if qpm == math.inf \
+                else f"tempo {qpm:.4g} BPM"
+            raise MidiError(f"{p}: {what} at bar {_bar_of(float(tp.time))}; flatgroove reads "
+                            f"{MIN_BPM:g}-{MAX_BPM:g} BPM")
+    return score
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text[:200]
+
+
+def _bar_of(quarter: float) -> str:
+    """1-based bar of a time in quarter notes, for messages (4/4)."""
+    return f"{int(quarter // 4) + 1}" if math.isfinite(quarter) and quarter < 1e15 else "?"
 
 
 def check_four_four(score, path: str) -> None:
@@ -133,6 +188,13 @@ def read_drums(path: str | os.PathLike, drum_map: str = "gm", require_4_4: bool 
     steps_a = np.concatenate(steps)
     if len(steps_a) == 0:
         raise MidiError(f"{path}: no drum notes on mapped pitches ({drum_map} map)")
+    if not np.isfinite(steps_a).all():
+        raise MidiError(f"{path}: not a readable MIDI file (note times are not finite)")
+    last = float(steps_a.max()) / STEPS_PER_BAR
+    if last >= MAX_BARS:
+        # Refused before any window is allocated: a few bytes can put a note a million bars on.
+        raise MidiError(f"{path}: a drum note at bar {_bar_of(last * 4)}; flatgroove reads "
+                        f"files of at most {MAX_BARS} bars")
     order = np.argsort(steps_a, kind="stable")
     tempos = [(float(tp.time) * 4.0, float(tp.qpm)) for tp in score.tempos]
     tempo = tempos[0][1] if tempos else 120.0
@@ -179,41 +241,62 @@ def window_arrays(
     if hop_bars < 1:
         raise ValueError("hop_bars must be >= 1")
     grid, off = _quantise(part.steps)
-    starts = np.arange(0, max(part.n_bars - bars + 1, 0), hop_bars)
-    n = len(starts)
-    feats = np.zeros((n, N_STEPS, 3 * N_DRUMS), np.float32)
-    if n and len(grid):
-        # Each note lands in every window that covers its step: the window starting k bars
-        # before the note's bar, for k < bars, when that start is on the hop grid.
-        bar = grid // STEPS_PER_BAR
-        ws, sts, idx = [], [], []
-        for k in range(bars):
-            sb = bar - k
-            ok = (sb >= 0) & (sb % hop_bars == 0) & (sb // hop_bars < n)
-            ws.append(sb[ok] // hop_bars)
-            sts.append(grid[ok] - sb[ok] * STEPS_PER_BAR)
-            idx.append(np.nonzero(ok)[0])
-        w, st, i = np.concatenate(ws), np.concatenate(sts), np.concatenate(idx)
-        dr = part.drums[i]
-        # Two hits of one class in one step: the louder wins (ties: the later note). Sort by
-        # cell, then velocity, then note order, and keep the last entry of every cell.
-        cell = (w * N_STEPS + st) * N_DRUMS + dr
-        order = np.lexsort((i, part.velocities[i], cell))
-        cell, w, st, dr, i = cell[order], w[order], st[order], dr[order], i[order]
-        last = np.ones(len(cell), bool)
-        last[:-1] = cell[1:] != cell[:-1]
-        w, st, dr, i = w[last], st[last], dr[last], i[last]
-        feats[w, st, dr] = 1.0
-        feats[w, st, N_DRUMS + dr] = part.velocities[i]
-        feats[w, st, 2 * N_DRUMS + dr] = off[i]
+    n_all = (max(part.n_bars - bars + 1, 0) + hop_bars - 1) // hop_bars  # windows in the part
+    if not drop_empty and n_all > MAX_BARS:
+        raise MidiError(f"{part.path}: {part.n_bars} bars; flatgroove reads files of at most "
+                        f"{MAX_BARS} bars")
+    # Each note lands in every window that covers its step: the window starting k bars
+    # before the note's bar, for k < bars, when that start is on the hop grid.
+    bar = grid // STEPS_PER_BAR
+    ws, sts, idx = [], [], []
+    for k in range(bars):
+        sb = bar - k
+        ok = (sb >= 0) & (sb % hop_bars == 0) & (sb // hop_bars < n_all)
+        ws.append(sb[ok] // hop_bars)
+        sts.append(grid[ok] - sb[ok] * STEPS_PER_BAR)
+        idx.append(np.nonzero(ok)[0])
+    w, st, i = np.concatenate(ws), np.concatenate(sts), np.concatenate(idx)
+    if drop_empty:
+        # Only windows with at least one hit are allocated: memory follows the notes, not
+        # the length of the file.
+        keep_w = np.unique(w)
+        w = np.searchsorted(keep_w, w)
     else:
-        w = np.zeros(0, np.int64)
-    tempos = _tempos_at(part, starts * STEPS_PER_BAR)
-    if drop_empty and n:
-        keep = np.bincount(w, minlength=n) > 0  # windows with at least one hit
-        if not keep.all():
-            feats, starts, tempos = feats[keep], starts[keep], tempos[keep]
-    return feats, starts, tempos
+        keep_w = np.arange(n_all)
+    starts = keep_w * hop_bars
+    feats = np.zeros((len(starts), N_STEPS, 3 * N_DRUMS), np.float32)
+    _fill(feats, w, st, part.drums[i], part.velocities[i], off[i], i)
+    return feats, starts.astype(np.int64), _tempos_at(part, starts * STEPS_PER_BAR)
+
+
+def _fill(feats: np.ndarray, w: np.ndarray, st: np.ndarray, dr: np.ndarray, vel: np.ndarray,
+          off: np.ndarray, i: np.ndarray) -> None:
+    """Write notes (window, step, drum, velocity, offset, note index) into `feats`. Two hits
+    of one class in one step: the louder wins (ties: the later note). Sort by cell, then
+    velocity, then note order, and keep the last entry of every cell."""
+    if not len(w):
+        return
+    cell = (w * N_STEPS + st) * N_DRUMS + dr
+    order = np.lexsort((i, vel, cell))
+    cell, w, st, dr, vel, off = (a[order] for a in (cell, w, st, dr, vel, off))
+    last = np.ones(len(cell), bool)
+    last[:-1] = cell[1:] != cell[:-1]
+    w, st, dr, vel, off = w[last], st[last], dr[last], vel[last], off[last]
+    feats[w, st, dr] = 1.0
+    feats[w, st, N_DRUMS + dr] = vel
+    feats[w, st, 2 * N_DRUMS + dr] = off
+
+
+def window_at(part: DrumPart, bar: int, bars: int = 2) -> tuple[np.ndarray, float]:
+    """The features (32, 27) and tempo of the window starting at `bar`: work follows the
+    notes of those bars only."""
+    grid, off = _quantise(part.steps)
+    lo = bar * STEPS_PER_BAR
+    i = np.nonzero((grid >= lo) & (grid < lo + bars * STEPS_PER_BAR))[0]
+    feats = np.zeros((1, N_STEPS, 3 * N_DRUMS), np.float32)
+    _fill(feats, np.zeros(len(i), np.int64), grid[i] - lo, part.drums[i], part.velocities[i],
+          off[i], i)
+    return feats[0], float(_tempos_at(part, np.array([lo], np.float64))[0])
 
 
 def windows(
@@ -244,13 +327,19 @@ def read_grooves(
 
 def read_groove(path: str | os.PathLike, bar: int = 0, drum_map: str = "gm") -> Groove:
     """The 2 bars starting at `bar` (default: the first two bars)."""
-    part = read_drums(path, drum_map=drum_map)
-    for start, g in windows(part, hop_bars=1, drop_empty=False):
-        if start == bar:
-            if g.n_hits == 0:
-                raise MidiError(f"{path}: bars {bar + 1}-{bar + 2} are silent")
-            return g
-    raise MidiError(f"{path}: has {part.n_bars} bars of drums; cannot take 2 bars from bar {bar + 1}")
+    return groove_at(read_drums(path, drum_map=drum_map), bar)
+
+
+def groove_at(part: DrumPart, bar: int = 0) -> Groove:
+    """The 2 bars of `part` starting at `bar` (0-based); MidiError if out of range or silent."""
+    path = part.path
+    if not 0 <= bar <= part.n_bars - 2:
+        raise MidiError(f"{path}: has {part.n_bars} bars of drums; cannot take 2 bars from bar {bar + 1}")
+    f, tempo = window_at(part, bar)
+    g = _groove(f, tempo, f"{Path(path).stem}@{bar}")
+    if g.n_hits == 0:
+        raise MidiError(f"{path}: bars {bar + 1}-{bar + 2} are silent")
+    return g
 
 
 def _tick(cell: int, offset: float, tick_per_step: float) -> int:
@@ -263,19 +352,46 @@ def _tick(cell: int, offset: float, tick_per_step: float) -> int:
     return max(0, min(max(tick, first), last))
 
 
-def write_midi(
+def _tempo_events(
+    parts: list[list[Groove | None]], tempo: float | None,
+    tempo_map: list[tuple[float, float]] | None,
+) -> list[tuple[float, float]]:
+    """(beat, BPM) tempo changes: one fixed `tempo`; or the `tempo_map` given in beats; or
+    each 2-bar slot at the tempo of its groove (the first part that has one there), a slot
+    with none keeping the tempo before it. The same rule as flatgroove.audio.groove_events,
+    so a file and its rendering agree."""
+    if tempo is not None:
+        return [(0.0, float(tempo))]
+    if tempo_map:
+        events = sorted((max(0.0, float(b)), float(t)) for b, t in tempo_map)
+        if events[0][0] > 0:
+            events.insert(0, (0.0, events[0][1]))
+        return events
+    n = max(len(p) for p in parts)
+    slots: list[float | None] = []
+    for k in range(n):
+        g = next((p[k] for p in parts if k < len(p) and p[k] is not None), None)
+        slots.append(None if g is None else float(g.tempo))
+    first = next(t for t in slots if t is not None)
+    out: list[tuple[float, float]] = []
+    bpm = first
+    for k, t in enumerate(slots):
+        bpm = t if t is not None else bpm
+        if not out or abs(out[-1][1] - bpm) > 1e-6:
+            out.append((k * N_STEPS / 4.0, bpm))
+    return out
+
+
+def midi_score(
     grooves: Groove | list[Groove] | list[list[Groove]],
-    path: str | os.PathLike,
     tempo: float | None = None,
     tpq: int = 480,
     track_names: list[str] | None = None,
     note_steps: float = 0.5,
-) -> Path:
-    """Write grooves one after another (2 bars each) to a type-1 MIDI file on channel 10.
-
-    `grooves` may be a list of lists: one drum track per list (e.g. drummer and machine),
-    all starting at bar 1. Micro-timing and velocities are kept. Written atomically.
-    """
+    markers: bool | list[str | None] = False,
+    tempo_map: list[tuple[float, float]] | None = None,
+):
+    """The symusic Score that `write_midi` writes (see there)."""
     import symusic
 
     if isinstance(grooves, Groove):
@@ -286,11 +402,16 @@ def write_midi(
     present = [g for p in parts for g in p if g is not None]
     if not present:
         raise ValueError("nothing to write: no grooves")
-    bpm = float(tempo if tempo is not None else present[0].tempo)
     score = symusic.Score(tpq)
-    score.tempos.append(symusic.Tempo(0, bpm))
+    for beat, bpm in _tempo_events(parts, tempo, tempo_map):
+        score.tempos.append(symusic.Tempo(round(beat * tpq), bpm))
     score.time_signatures.append(symusic.TimeSignature(0, 4, 4))
     tick_per_step = tpq / 4.0
+    if markers:
+        names = markers if isinstance(markers, list) else [g.name if g else None for g in parts[0]]
+        for k, name in enumerate(names):
+            if name:
+                score.markers.append(symusic.TextMeta(round(k * N_STEPS * tick_per_step), str(name)))
     dur = max(1, round(note_steps * tick_per_step))
     for i, part in enumerate(parts):
         name = track_names[i] if track_names and i < len(track_names) else "Drums"
@@ -306,6 +427,30 @@ def write_midi(
                 track.notes.append(symusic.Note(tick, dur, OUTPUT_PITCHES[drum], vel))
         track.notes.sort()
         score.tracks.append(track)
+    return score
+
+
+def write_midi(
+    grooves: Groove | list[Groove] | list[list[Groove]],
+    path: str | os.PathLike,
+    tempo: float | None = None,
+    tpq: int = 480,
+    track_names: list[str] | None = None,
+    note_steps: float = 0.5,
+    markers: bool | list[str | None] = False,
+    tempo_map: list[tuple[float, float]] | None = None,
+) -> Path:
+    """Write grooves one after another (2 bars each) to a type-1 MIDI file on channel 10.
+
+    `grooves` may be a list of lists: one drum track per list (e.g. drummer and machine),
+    all starting at bar 1; a None slot is 2 bars of rest. Micro-timing and velocities are
+    kept. Tempo: `tempo` for the whole file; else `tempo_map`, (beat, BPM) changes; else
+    each groove at its own tempo (a tempo change wherever it changes), as the WAV renders
+    them. `markers`: True names each groove of the first track with a marker event at its
+    first beat (a DAW shows where each starts), or a list gives one text per slot.
+    Written atomically.
+    """
+    score = midi_score(grooves, tempo, tpq, track_names, note_steps, markers, tempo_map)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

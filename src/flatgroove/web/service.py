@@ -229,7 +229,7 @@ class Studio:
 
     def encode_midi(self, data: bytes, filename: str, bar: int) -> dict[str, Any]:
         """An uploaded MIDI file: its 2 bars from `bar` (0-based), encoded."""
-        from flatgroove.midi import MidiError, read_drums, read_groove
+        from flatgroove.midi import MidiError, check_header, groove_at, read_drums
 
         if len(data) > self.upload_limit:
             raise ApiError(413, f"the file is {len(data) / 1e6:.2f} MB; the limit is "
@@ -237,15 +237,21 @@ class Studio:
         if len(data) < 14 or not data.startswith(b"MThd"):
             raise ApiError(422, f"{filename or 'the upload'} is not a MIDI file "
                                 "(it does not start with 'MThd')")
-        stem = Path(filename).stem[:80] or "upload"
-        with tempfile.TemporaryDirectory(prefix="flatgroove-upload-") as d:
-            path = Path(d) / "upload.mid"
-            path.write_bytes(data)
-            try:
-                g = read_groove(path, bar=bar)
-                bars = read_drums(path).n_bars
-            except MidiError as e:
-                raise ApiError(422, str(e).replace(str(path), filename or "upload")) from None
+        shown = Path(filename).name[:80] or "upload"
+        stem = Path(shown).stem or "upload"
+        try:
+            check_header(data, shown)  # a non-MIDI upload is answered before it touches disk
+            with tempfile.TemporaryDirectory(prefix="flatgroove-upload-") as d:
+                path = Path(d) / "upload.mid"
+                path.write_bytes(data)
+                try:
+                    part = read_drums(path)
+                    g = groove_at(part, bar)  # work bounded by the notes of those bars
+                    bars = part.n_bars
+                except MidiError as e:
+                    raise MidiError(str(e).replace(str(path), shown)) from None
+        except MidiError as e:
+            raise ApiError(422, str(e)) from None
         g.name = stem if bar == 0 else f"{stem} bars {bar + 1}-{bar + 2}"
         out = self.encoded(g)
         out["bars"] = bars
