@@ -293,3 +293,235 @@ def test_jam_view_streams_and_steers(page, server):
     page.locator("#tab-explore").click()
     _wait(page, "() => !document.getElementById('view-explore').hidden")
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+# -- the pad, the map's hover and reach, labels and colours, recording and the keyboard ---------
+def _lab(hex_colour: str) -> np.ndarray:
+    """sRGB '#rrggbb' -> CIELAB (D65)."""
+    c = np.array([int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    x = m @ c / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(x > 0.008856, np.cbrt(x), 7.787 * x + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def _decode_hits(server, z, tempo):
+    return _api(server, "/api/decode", {"z": z, "tempo": tempo})["groove"]["hits"]
+
+
+def _drag(page, canvas: str, frm: tuple[float, float], to: tuple[float, float]) -> None:
+    box = page.locator(canvas).bounding_box()
+    page.mouse.move(box["x"] + frm[0], box["y"] + frm[1])
+    page.mouse.down()
+    for k in range(1, 6):
+        page.mouse.move(box["x"] + frm[0] + (to[0] - frm[0]) * k / 5,
+                        box["y"] + frm[1] + (to[1] - frm[1]) * k / 5)
+    page.mouse.up()
+
+
+def test_pad_drag_plays_the_blend_under_the_puck(page, server):
+    page.locator("#tab-pad").click()
+    _wait(page, "() => !document.getElementById('view-pad').hidden && window.flatgroove.pad.cur "
+                "&& window.flatgroove.pad.blend")
+    pad = "window.flatgroove.pad"
+    corners = page.evaluate(f"() => {pad}.corners.map((c) => c.label)")
+    assert corners == ["rock", "funk", "jazz_ride", "bossa_nova"]
+    blend = page.evaluate(f"() => {pad}.blend")
+    assert len(blend["rows"]) == 5 and all(len(r) == 5 for r in blend["rows"])
+    zs = {b["name"]: b["z"] for b in _api(server, "/api/grooves")}
+    tempo = page.evaluate(f"() => {pad}.tempo()")
+    # Play, then drag the puck past the top-left corner: it stops at corner 1 (rock) and the
+    # loop that is playing is the groove decoded there.
+    page.locator("#pad-play").click()
+    _wait(page, "() => window.flatgroove.player.playing")
+    w = page.locator("#pad").bounding_box()["width"]
+    _drag(page, "#pad", (w / 2, w / 2), (-20, -20))
+    _wait(page, f"() => {pad}.u === 0 && {pad}.v === 0 && {pad}.curAt[0] === 0 && {pad}.curAt[1] === 0")
+    at_rock = page.evaluate(f"() => {pad}.cur")
+    assert at_rock["hits"] == _decode_hits(server, zs["rock"], tempo)
+    assert page.evaluate(f"() => window.flatgroove.player.job.groove(0) === {pad}.cur")
+    # Along the top edge to corner 2 (funk): what the pad plays is /api/blend's top-right cell.
+    _drag(page, "#pad", (5, 5), (w + 20, 5))
+    _wait(page, f"() => {pad}.curAt[0] === 1 && {pad}.curAt[1] === 0")
+    at_funk = page.evaluate(f"() => {pad}.cur")
+    assert at_funk["hits"] == blend["rows"][0][4]["hits"] == _decode_hits(server, zs["funk"], tempo)
+    assert page.evaluate(f"() => window.flatgroove.player.job.groove(0) === {pad}.cur")
+    assert page.locator("#pad").get_attribute("data-puck") == "1,0"
+    # Keys: arrows move the puck (shift: finely), Space stops.
+    n = page.evaluate(f"() => {pad}.decodes")
+    page.locator("#pad-uv").click()  # focus off the buttons
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Shift+ArrowDown")
+    _wait(page, f"() => {pad}.u === 0.95 && {pad}.v === 0.06 && {pad}.curAt[1] === 0.06 "
+                f"&& {pad}.decodes > {n}")
+    page.keyboard.press("Space")
+    _wait(page, "() => !window.flatgroove.player.playing")
+    # A map click fills the lit corner (1), then the next one lights up.
+    pts = {b["name"]: b["point"] for b in server["map"]["builtins"]}
+    xy = page.evaluate(f"() => window.flatgroove.map.toPx({json.dumps(pts['disco'])})")
+    page.locator("#map").click(position={"x": xy[0], "y": xy[1]})
+    _wait(page, f"() => {pad}.corners[0].label === 'disco' && {pad}.active === 1")
+    assert page.locator("#view-pad .corner.active").get_attribute("data-corner") == "1"
+    _wait(page, f"() => {pad}.blend.rows[0][0].hits.flat().join() === "
+                f"{json.dumps(sum(_decode_hits(server, zs['disco'], tempo), []))}.join()")
+    _screenshot(page, server, "pad")
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_map_names_windows_keeps_clicks_in_reach_and_labels_apart(page, server):
+    m = server["map"]
+    assert m["reach"] > 0 and m["windows"] is not None
+    # Hover a dataset dot away from the built-ins: the tip names its file, style and bars.
+    i, x, y, clear, near_ids = page.evaluate("""() => {
+        const map = window.flatgroove.map, f = map.frame();
+        const bs = map.data.builtins.map((b) => map.toPx(b.point, f));
+        const px = map.data.points.map((p) => map.toPx(p, f));
+        let best = -1, bd = 0;
+        px.forEach(([x, y], i) => {
+            const d = Math.min(...bs.map(([bx, by]) => Math.hypot(bx - x, by - y)));
+            if (d > bd) { bd = d; best = i; }
+        });
+        const [x, y] = px[best];
+        const near = px.map(([qx, qy], j) => [Math.hypot(qx - x, qy - y), j]).filter((e) => e[0] < 6).map((e) => e[1]);
+        return [best, x, y, bd, near]; }""")
+    assert i >= 0 and clear > 16
+    page.locator("#map").hover(position={"x": x, "y": y})
+    w = m["windows"]
+    tip = page.locator("#map-tip").inner_text()
+
+    def name(j):
+        bar = w["bar"][j] + 1
+        return f"{w['files'][w['file'][j]]} · {w['styles'][w['style'][j]]} · bars {bar}-{bar + 1}"
+
+    assert tip in {name(j) for j in near_ids}, (tip, [name(j) for j in near_ids])
+    assert w["files"][w["file"][i]].endswith(".mid") and " · bars " in tip
+    # A click in empty space beyond the data's reach is pulled back to its edge, and said so.
+    far = page.evaluate("""() => {
+        const map = window.flatgroove.map, f = map.frame();
+        let best = null;
+        for (let x = 4; x < f.w; x += 8) for (let y = 4; y < f.h; y += 8) {
+            const d = map.dataDistance(map.fromPx(x, y, f)).distance;
+            if (!best || d > best[2]) best = [x, y, d];
+        }
+        return best; }""")
+    assert far[2] > m["reach"] * 1.2, far
+    page.locator("#map").hover(position={"x": far[0], "y": far[1]})
+    assert "from the data — too far" in page.locator("#map-tip").inner_text()
+    page.locator("#map").click(position={"x": far[0], "y": far[1]})
+    _wait(page, "() => window.flatgroove.map.lastClick && window.flatgroove.map.lastClick.far")
+    click = page.evaluate("() => window.flatgroove.map.lastClick")
+    near = page.evaluate(f"() => window.flatgroove.map.dataDistance({json.dumps(click['point'])}).distance")
+    assert near == pytest.approx(m["reach"], rel=1e-6) and click["distance"] > m["reach"]
+    _wait(page, "() => document.getElementById('toast').textContent.includes('from the nearest groove')")
+    _wait(page, f"() => window.flatgroove.explorer.b.label.startsWith('map (') && "
+                f"Math.hypot(...window.flatgroove.explorer.b.point.map((v, k) => v - {json.dumps(click['point'])}[k])) < 1e-3")
+    # A click near the data is taken as it is.
+    page.locator("#map").click(position={"x": x + 3, "y": y})
+    _wait(page, "() => window.flatgroove.map.lastClick && !window.flatgroove.map.lastClick.far")
+    # Built-in labels: none overlaps another label or a built-in's dot, all on the canvas.
+    labels = page.evaluate("() => window.flatgroove.map.labels")
+    size = page.evaluate("() => [document.getElementById('map').clientWidth, document.getElementById('map').clientHeight]")
+    assert len(labels) == 11
+
+    def hit(a, b):
+        return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+    for j, la in enumerate(labels):
+        x0, y0, lw, lh = la["rect"]
+        assert 0 <= x0 and x0 + lw <= size[0] and 0 <= y0 and y0 + lh <= size[1], la
+        for lb in labels[j + 1:]:
+            assert not hit(la["rect"], lb["rect"]), (la, lb)
+        for lb in labels:
+            dx, dy = lb["dot"]
+            assert not hit(la["rect"], [dx - 5, dy - 5, 10, 10]), (la["name"], lb["name"])
+    # Style marks: 18 styles get 18 different colour-and-shape pairs, and two styles with the
+    # same shape differ clearly in colour (CIELAB distance).
+    marks = page.evaluate("""async () => { const m = await import('/static/map.js');
+        return [...Array(18).keys()].map((i) => m.styleMark(i)); }""")
+    assert len({(k["color"], k["shape"]) for k in marks}) == 18
+    for a in range(18):
+        for b in range(a + 1, 18):
+            if marks[a]["shape"] == marks[b]["shape"]:
+                assert np.linalg.norm(_lab(marks[a]["color"]) - _lab(marks[b]["color"])) > 30
+    # The legend isolates a style on hover.
+    page.locator("#legend .legend-item").nth(1).hover()
+    _wait(page, "() => window.flatgroove.map.focusStyle === 1")
+    page.locator("#legend .legend-item").nth(1).click()
+    page.mouse.move(5, 5)
+    assert page.evaluate("() => window.flatgroove.map.focusStyle") == 1
+    page.locator("#legend .legend-item").nth(1).click()
+    _wait(page, "() => window.flatgroove.map.focusStyle === null")
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_jam_keyboard_temperature_and_recording_to_midi(page, server):
+    from flatgroove.presets import builtin
+
+    page.locator("#tab-jam").click()
+    _wait(page, "() => window.flatgroove.jam.state && window.flatgroove.jam.state.bar >= 1", 20000)
+    jam = "window.flatgroove.jam"
+    page.locator("#jam-bar").click()  # focus on the page, not a control
+    # 1 / 2 / 3 choose the mode; arrows move α by 0.05 (shift: 0.01).
+    page.keyboard.press("2")
+    _wait(page, f"() => [{jam}.state.mode, {jam}.state.pending_mode].includes('accompany')")
+    page.locator("#jam-alpha").fill("0.5")
+    _wait(page, f"() => {jam}.state.a === 0.5")
+    page.locator("#jam-bar").click()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Shift+ArrowLeft")
+    _wait(page, f"() => {jam}.state.a === 0.59")
+    # The sampling temperature reaches the engine; a sampled target says which it used.
+    page.locator("#jam-temperature").fill("0.4")
+    _wait(page, f"() => {jam}.state.temperature === 0.4")
+    page.locator("#jam-sample").click()
+    _wait(page, f"() => {jam}.state.log.some((l) => l.includes('temperature 0.40'))")
+    # R records; after two full bars R again saves a MIDI file of what was played.
+    page.keyboard.press("r")
+    _wait(page, f"() => {jam}.rec && {jam}.rec.start !== null")
+    _wait(page, f"() => {jam}.state.beat - {jam}.rec.start > 9 && "
+                f"{jam}.rec.notes.some((n) => n[3] === 'm')", 30000)
+    drummer_name = page.evaluate(f"() => {jam}.state.drummer_name")
+    with page.expect_download() as dl:
+        page.keyboard.press("r")
+    assert dl.value.suggested_filename.startswith("flatgroove-jam-")
+    rec = page.evaluate(f"() => {jam}.lastRecording")
+    mf = mido.MidiFile(file=io.BytesIO(Path(dl.value.path()).read_bytes()))
+    assert mf.type == 1 and mf.ticks_per_beat == 480
+    tempos = [m.tempo for m in mf.tracks[0] if m.type == "set_tempo"]
+    assert tempos and round(mido.tempo2bpm(tempos[0])) == 200
+    names = [next(m.name for m in t if m.type == "track_name") for t in mf.tracks[1:]]
+    assert names == ["drummer", "machine"]
+
+    def ons(track):
+        now, out = 0, []
+        for m in track:
+            now += m.time
+            if m.type == "note_on" and m.velocity > 0:
+                assert m.channel == 9
+                out.append((now, m.note, m.velocity))
+        return out
+
+    d_ons, m_ons = ons(mf.tracks[1]), ons(mf.tracks[2])
+    assert len(d_ons) == rec["drummer"] > 10 and len(m_ons) == rec["machine"] > 0
+    assert rec["bars"] >= 2
+    # The drummer's notes sit where the looped built-in groove puts them (2-bar loop from
+    # beat 0), so the recording is on the session's bar grid.
+    g = builtin(drummer_name)
+    pitches = [36, 38, 42, 46, 45, 47, 50, 49, 51]
+    want = [((t / 4.0) % 8.0, pitches[d], v) for t, d, v in g.notes()]
+    start = (rec["startBar"] - 1) * 4
+    for tick, pitch, vel in d_ons:
+        beat = (start + tick / 480) % 8.0
+        assert any(p == pitch and v == vel and min(abs(beat - b), 8 - abs(beat - b)) < 0.01
+                   for b, p, v in want), (tick, pitch, vel)
+    # Space listens.
+    page.locator("#jam-bar").click()
+    page.keyboard.press("Space")
+    _wait(page, f"() => {jam}.listening")
+    page.keyboard.press("Space")
+    _wait(page, f"() => !{jam}.listening")
+    page.locator("#tab-explore").click()
+    assert page.problems == []  # type: ignore[attr-defined]

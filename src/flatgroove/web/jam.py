@@ -296,7 +296,7 @@ class JamSession:
             except queue.Empty:
                 return
             kind = msg.type
-            if kind in ("a", "mode", "bpm"):
+            if kind in ("a", "mode", "bpm", "temperature"):
                 engine.apply(kind, msg.value, now)
             elif kind in ("capture", "sample", "hold"):
                 engine.apply(kind, True, now)
@@ -380,6 +380,7 @@ class JamSession:
             "mode": snap["mode"],
             "pending_mode": snap["pending_mode"],
             "a": round(float(snap["a"]), 4),
+            "temperature": round(float(engine.temperature), 3),
             "target": snap["target"],
             "hold": bool(snap["hold"]),
             "role": plan.role if plan is not None else "",

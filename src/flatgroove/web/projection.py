@@ -23,7 +23,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MAP_POINTS = 3000  # a few thousand points: enough for the shape, light for the page
-MAP_VERSION = 1
+MAP_VERSION = 2  # 2: per-point file, first bar and full style (hover names the window)
 
 
 @dataclass
@@ -69,6 +69,26 @@ class MapData:
     n_total: int  # windows in the dataset
     dataset: bool
     note: str
+    files: np.ndarray | None = None  # (n,) str: the window's file
+    bars: np.ndarray | None = None  # (n,) int: the window's first bar in its file (0-based)
+    full_styles: np.ndarray | None = None  # (n,) str: the window's style as the data names it
+
+
+def reach(points: np.ndarray) -> float:
+    """How far from the data a map position may be and still decode to something the model
+    has seen the like of: twice the 95th percentile of the points' nearest-neighbour
+    distances, at least 3 % of the cloud's diagonal (0 with fewer than 2 points). Beyond it
+    the decoder extrapolates (dense rolls, silence)."""
+    p = np.asarray(points, np.float64).reshape(-1, 2)
+    if len(p) < 2:
+        return 0.0
+    nn = np.empty(len(p))
+    for i in range(0, len(p), 512):  # bounded memory: 512 x n distances at a time
+        d2 = ((p[i:i + 512, None, :] - p[None, :, :]) ** 2).sum(-1)
+        np.fill_diagonal(d2[:, i:i + 512], np.inf)
+        nn[i:i + 512] = np.sqrt(d2.min(1))
+    diag = float(np.hypot(*(p.max(0) - p.min(0))))
+    return float(max(2.0 * np.percentile(nn, 95), 0.03 * diag))
 
 
 def model_fingerprint(model) -> str:
@@ -111,6 +131,9 @@ def _save(path: Path, m: MapData) -> None:
                 explained=np.array(m.projection.explained or [], np.float64),
                 method=np.array(m.projection.method),
                 note=np.array(m.note),
+                files=np.asarray(m.files if m.files is not None else [], dtype=str),
+                bars=np.asarray(m.bars if m.bars is not None else [], np.int64),
+                full_styles=np.asarray(m.full_styles if m.full_styles is not None else [], dtype=str),
             )
         os.replace(tmp, path)
     except BaseException:
@@ -124,7 +147,8 @@ def _load(path: Path) -> MapData | None:
             ex = [float(x) for x in z["explained"]]
             proj = Projection(str(z["method"]), z["mean"], z["components"], ex or None)
             return MapData(proj, z["points"], z["styles"], [str(s) for s in z["style_names"]],
-                           int(z["n_total"]), True, str(z["note"]))
+                           int(z["n_total"]), True, str(z["note"]), z["files"], z["bars"],
+                           z["full_styles"])
     except Exception as e:  # noqa: BLE001 - a bad cache file is rebuilt, not fatal
         log.warning("ignoring unreadable map cache %s (%s)", path, e)
         return None
@@ -187,6 +211,9 @@ def build_map(
         n,
         True,
         f"{len(idx)} of {n} dataset windows, {what}",
+        np.asarray(ws.meta["file"][idx], dtype=str),
+        np.asarray(ws.starts[idx], np.int64),
+        np.asarray(ws.meta["style"][idx], dtype=str),
     )
     try:
         _save(path, m)

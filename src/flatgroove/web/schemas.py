@@ -172,6 +172,13 @@ class ModeMsg(Strict):
     value: Literal["answer", "accompany", "morph"]
 
 
+class TemperatureMsg(Strict):
+    """How far from the prior's centre `sample` reaches (0: the centre, 1: as trained)."""
+
+    type: Literal["temperature"]
+    value: float = Field(ge=0.0, le=3.0)
+
+
 class BpmMsg(Strict):
     type: Literal["bpm"]
     value: float = Field(ge=40.0, le=240.0)
@@ -187,6 +194,6 @@ class ActionMsg(Strict):
 
 
 JamMessage = Annotated[
-    AlphaMsg | TargetMsg | ModeMsg | BpmMsg | DrummerMsg | ActionMsg,
+    AlphaMsg | TargetMsg | ModeMsg | BpmMsg | TemperatureMsg | DrummerMsg | ActionMsg,
     Field(discriminator="type"),
 ]

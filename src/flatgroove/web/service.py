@@ -90,6 +90,7 @@ class Studio:
         )
         self._map = None
         self._map_lock = threading.Lock()
+        self._reach: tuple[Any, float] | None = None
 
     @property
     def latent_dim(self) -> int:
@@ -130,7 +131,7 @@ class Studio:
         return self.map_data().projection.to_latent(np.asarray(p, np.float64))
 
     def info(self) -> dict[str, Any]:
-        from flatgroove.drums import DRUMS, SHORT_NAMES
+        from flatgroove.drums import DRUMS, OUTPUT_PITCHES, SHORT_NAMES
 
         cfg = self.raw_model.config
         ck = getattr(self.raw_model, "checkpoint_info", {}) or {}
@@ -144,6 +145,7 @@ class Studio:
             "builtins": list(self.builtins),
             "drums": list(DRUMS),
             "short_names": list(SHORT_NAMES),
+            "output_pitches": [int(p) for p in OUTPUT_PITCHES],
             "steps": 32,
             "limits": {
                 "upload_bytes": self.upload_limit,
@@ -155,10 +157,23 @@ class Studio:
         }
 
     def map_json(self) -> dict[str, Any]:
+        from flatgroove.web.projection import reach
+
         m = self.map_data()
         b = self.builtin_json()
         pts = np.concatenate([m.points.reshape(-1, 2), np.array([x["point"] for x in b]).reshape(-1, 2)])
         lo, hi = (pts.min(0), pts.max(0)) if len(pts) else (np.zeros(2), np.ones(2))
+        if self._reach is None or self._reach[0] is not m:
+            # The data the decoder knows: the dataset's windows, or the built-ins without one.
+            known = m.points if len(m.points) >= 2 else np.array([x["point"] for x in b])
+            self._reach = (m, reach(known))
+        windows = None
+        if m.files is not None and len(m.files) == len(m.points):
+            files, fi = np.unique(m.files, return_inverse=True)
+            styles, si = np.unique(m.full_styles, return_inverse=True)
+            windows = {"files": files.tolist(), "file": fi.astype(int).tolist(),
+                       "bar": np.asarray(m.bars, int).tolist(),
+                       "styles": styles.tolist(), "style": si.astype(int).tolist()}
         return {
             "method": m.projection.method,
             "explained": m.projection.explained,
@@ -170,6 +185,8 @@ class Studio:
             "style_names": m.style_names,
             "builtins": [{"name": x["name"], "point": x["point"]} for x in b],
             "bounds": [float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])],
+            "reach": round(self._reach[1], 4),
+            "windows": windows,
         }
 
     # -- grooves and latent points -------------------------------------------------------------

@@ -57,6 +57,9 @@ export class Explorer {
     $("b-select").addEventListener("change", (e) => this.setBuiltin("b", e.target.value));
     $("a-file").addEventListener("change", (e) => this.upload(e.target));
     $("b-sample").addEventListener("click", () => this.sample());
+    $("temperature").addEventListener("input", (e) => {
+      $("temperature-val").textContent = Number(e.target.value).toFixed(2);
+    });
     $("alpha").addEventListener("input", (e) => this.setAlpha(Number(e.target.value)));
     $("tempo").addEventListener("change", () => {
       this.tempoTouched = true;
@@ -131,8 +134,10 @@ export class Explorer {
   async sample() {
     try {
       const seed = Math.floor(Math.random() * 2 ** 31);
-      const r = await post("/api/sample", { n: 1, seed, tempo: this.tempo() });
+      const temperature = Number($("temperature").value);
+      const r = await post("/api/sample", { n: 1, seed, tempo: this.tempo(), temperature });
       const g = r.grooves[0];
+      g.name = `${g.name} (temp ${temperature.toFixed(2)})`;
       this.setEnd("b", { label: g.name, groove: g, z: r.z[0], point: r.points[0] });
     } catch (err) {
       this.app.toast(err.message);

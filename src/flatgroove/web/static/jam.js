@@ -3,10 +3,13 @@
 // session's notes through the synth, delayed by a small fixed buffer so they stay in time.
 
 import { drawGrid } from "./grid.js";
+import { saveBytes, writeMidi } from "./midifile.js";
 
 const $ = (id) => document.getElementById(id);
 const nice = (name) => (name || "").replaceAll("_", " ");
 const LISTEN_DELAY = 0.18; // seconds of buffer between the server's clock and the speakers
+const PITCHES = [36, 38, 42, 46, 45, 47, 50, 49, 51]; // General MIDI, one per drum class
+const TPQ = 480;
 
 export class JamView {
   constructor(app) {
@@ -23,6 +26,9 @@ export class JamView {
     this.pendingAlpha = null;
     this.received = 0;
     this.retry = 500;
+    this.rec = null; // the recording in progress: {notes, tempos, markers, start, ...}
+    this.lastRecording = null; // {filename, bytes, drummer, machine, bars}: the last file made
+    this.tempUntil = 0;
   }
 
   init() {
@@ -50,6 +56,13 @@ export class JamView {
       if (v >= 40 && v <= 240) this.send({ type: "bpm", value: v });
     });
     $("jam-listen").addEventListener("click", () => this.toggleListen());
+    $("jam-record").addEventListener("click", () => this.toggleRecord());
+    $("jam-temperature").addEventListener("input", (e) => {
+      this.tempUntil = performance.now() + 800;
+      const v = Number(e.target.value);
+      $("jam-temperature-val").textContent = v.toFixed(2);
+      this.send({ type: "temperature", value: v });
+    });
     this.renderChips([]);
     drawGrid($("grid-drummer"), null);
     drawGrid($("grid-machine"), null);
@@ -63,6 +76,7 @@ export class JamView {
 
   deactivate() {
     this.active = false;
+    if (this.rec) this.toggleRecord();
     if (this.listening) this.toggleListen();
     if (this.ws) this.ws.close();
     this.ws = null;
@@ -117,6 +131,7 @@ export class JamView {
     this.state = m;
     if (m.error && m.error !== this.lastError) this.app.toast(`jam: ${m.error}`);
     this.lastError = m.error;
+    if (this.rec) this.record(m);
     if (this.listening && m.notes && m.notes.length) this.play(m);
     else if (this.listening && this.offset === null && m.t !== undefined) this.sync(m.t);
     this.render(m);
@@ -142,6 +157,80 @@ export class JamView {
       this.late = 0;
       this.app.player.hit(drum, at, vel / 127);
     }
+  }
+
+  // Recording: the notes streamed with each state ([time, drum, velocity, who]) placed on the
+  // session's beat grid (beat = state's beat - (state's time - note's time) * BPM / 60), from
+  // the bar line before the press; tempo changes and target/mode changes go in as well.
+  toggleRecord() {
+    const b = $("jam-record");
+    if (!this.rec) {
+      if (!this.ws || this.ws.readyState !== 1) {
+        this.app.toast("the jam is not connected");
+        return;
+      }
+      this.rec = { notes: [], tempos: [], markers: [], start: null, last: {}, pressed: new Date() };
+      b.setAttribute("aria-pressed", "true");
+      b.textContent = "■ Stop recording";
+      $("jam-rec-info").textContent = "recording from the next update…";
+      return;
+    }
+    const rec = this.rec;
+    this.rec = null;
+    b.setAttribute("aria-pressed", "false");
+    b.textContent = "● Record";
+    if (rec.start === null || !rec.notes.length) {
+      $("jam-rec-info").textContent = "";
+      this.app.toast("nothing recorded yet: no notes arrived", "info");
+      return;
+    }
+    this.saveRecording(rec);
+  }
+
+  record(m) {
+    const rec = this.rec;
+    if (m.beat === null || m.beat === undefined || m.t === undefined || !(m.bpm > 0)) return;
+    if (rec.start === null) {
+      rec.start = Math.floor(m.beat / 4) * 4; // the bar line at or before the press
+      rec.startBar = Math.floor(m.beat / 4) + 1;
+    }
+    const k = m.bpm / 60;
+    if (rec.last.bpm !== m.bpm) rec.tempos.push([Math.max(rec.start, m.beat), m.bpm]);
+    if (rec.last.target !== m.target) rec.markers.push([Math.max(rec.start, m.beat), `target ${nice(m.target)}`]);
+    if (rec.last.mode !== m.mode) rec.markers.push([Math.max(rec.start, m.beat), `mode ${m.mode}`]);
+    rec.last = { bpm: m.bpm, target: m.target, mode: m.mode };
+    for (const [t, drum, vel, who] of m.notes || []) {
+      const beat = m.beat - (m.t - t) * k;
+      if (beat >= rec.start - 1e-6) rec.notes.push([beat, drum, vel, who]);
+    }
+    const bars = Math.max(0, Math.floor((m.beat - rec.start) / 4));
+    $("jam-rec-info").textContent = `● rec ${bars} bar${bars === 1 ? "" : "s"} · ${rec.notes.length} notes`;
+  }
+
+  saveRecording(rec) {
+    const pitches = (this.app.info && this.app.info.output_pitches) || PITCHES;
+    const tick = (beat) => Math.round((beat - rec.start) * TPQ);
+    const part = (who) => rec.notes.filter((n) => n[3] === who)
+      .map(([beat, drum, vel]) => [tick(beat), pitches[drum], vel, TPQ / 8]);
+    const drummer = part("d");
+    const machine = part("m");
+    const end = Math.max(...rec.notes.map((n) => n[0]));
+    const bars = Math.ceil((end - rec.start + 1e-9) / 4);
+    const bytes = writeMidi({
+      tpq: TPQ,
+      title: `flatgroove jam from bar ${rec.startBar}`,
+      tempos: rec.tempos.map(([b, bpm]) => [tick(b), bpm]),
+      markers: rec.markers.map(([b, s]) => [tick(b), s]),
+      tracks: [{ name: "drummer", channel: 9, notes: drummer }, { name: "machine", channel: 9, notes: machine }],
+    });
+    const d = rec.pressed;
+    const p2 = (x) => String(x).padStart(2, "0");
+    const filename = `flatgroove-jam-${d.getFullYear()}${p2(d.getMonth() + 1)}${p2(d.getDate())}-${p2(d.getHours())}${p2(d.getMinutes())}${p2(d.getSeconds())}.mid`;
+    this.lastRecording = { filename, size: bytes.length, drummer: drummer.length, machine: machine.length,
+      bars, startBar: rec.startBar, notes: rec.notes.map((n) => [...n]) };
+    saveBytes(bytes, filename);
+    $("jam-rec-info").textContent = `saved ${filename} (${bars} bars)`;
+    this.app.toast(`recorded ${bars} bars: ${drummer.length} drummer and ${machine.length} machine notes → ${filename}`, "info");
   }
 
   toggleListen() {
@@ -176,6 +265,10 @@ export class JamView {
       b.classList.toggle("pending", b.dataset.mode === m.pending_mode);
     }
     $("jam-hold").classList.toggle("on", m.hold);
+    if (m.temperature !== undefined && performance.now() > this.tempUntil) {
+      $("jam-temperature").value = String(m.temperature);
+      $("jam-temperature-val").textContent = m.temperature.toFixed(2);
+    }
     if (document.activeElement !== $("jam-drummer")) $("jam-drummer").value = m.drummer_name;
     if (document.activeElement !== $("jam-bpm-in")) $("jam-bpm-in").value = Math.round(m.bpm);
     this.renderChips(m.bank, m.target);
@@ -205,6 +298,19 @@ export class JamView {
       c.addEventListener("click", () => this.send({ type: "target", name: n }));
       box.appendChild(c);
     }
+  }
+
+  setMode(mode) {
+    this.send({ type: "mode", value: mode });
+  }
+
+  nudgeAlpha(delta) {
+    const cur = Number($("jam-alpha").value); // the engine's α, or the one being sent
+    const v = Math.round(Math.max(0, Math.min(1, cur + delta)) * 100) / 100;
+    this.dragUntil = performance.now() + 600;
+    $("jam-alpha").value = String(v);
+    $("jam-alpha-val").textContent = v.toFixed(2);
+    this.sendAlpha(v);
   }
 
   pick(sel) {
