@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 import time
-import types
 import wave
-from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -168,52 +165,4 @@ def test_render_to_wav_from_grooves_and_midi(tmp_path):
         assert w.getframerate() == SR and w.getnframes() > 4 * SR
 
 
-def test_soundfont_without_tinysoundfont_says_how_to_install(tmp_path, monkeypatch):
-    sf = tmp_path / "kit.sf2"
-    sf.write_bytes(b"RIFF")
-    monkeypatch.setitem(sys.modules, "tinysoundfont", None)  # import fails
-    with pytest.raises(AudioError, match="pip install tinysoundfont"):
-        render_to_wav(builtin("rock"), tmp_path / "x.wav", soundfont=sf)
-    with pytest.raises(AudioError, match="no such SoundFont"):
-        render_to_wav(builtin("rock"), tmp_path / "x.wav", soundfont=tmp_path / "none.sf2")
-
-
-class _FakeSynth:
-    """Stands in for tinysoundfont.Synth: a constant while any note sounds, stereo float32."""
-
-    log: ClassVar[list] = []
-
-    def __init__(self, gain=0, samplerate=44100):
-        self.on: set[int] = set()
-
-    def sfload(self, path):
-        return 0
-
-    def program_select(self, chan, sfid, bank, preset, is_drums=False):
-        self.log.append(("program", chan, is_drums))
-
-    def noteon(self, chan, key, vel):
-        self.log.append(("on", chan, key, vel))
-        self.on.add(key)
-
-    def noteoff(self, chan, key):
-        self.on.discard(key)
-
-    def generate(self, n):
-        return memoryview(np.full(2 * n, 0.5 if self.on else 0.0, np.float32).tobytes())
-
-
-def test_soundfont_path_drives_the_synth(tmp_path, monkeypatch):
-    sf = tmp_path / "kit.sf2"
-    sf.write_bytes(b"RIFF")
-    _FakeSynth.log = []
-    monkeypatch.setitem(sys.modules, "tinysoundfont", types.SimpleNamespace(Synth=_FakeSynth))
-    g = builtin("disco")
-    p = render_to_wav(g, tmp_path / "sf.wav", soundfont=sf, sample_rate=SR)
-    with wave.open(str(p)) as w:
-        assert w.getnframes() == n_samples([g])
-        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
-    assert pcm.max() > 0 and pcm[-100:].max() == 0
-    assert ("program", 9, True) in _FakeSynth.log
-    ons = [e for e in _FakeSynth.log if e[0] == "on"]
-    assert len(ons) == g.n_hits and {e[2] for e in ons} == {36, 38, 42, 46}
+# SoundFont rendering (midirenderer and a real General MIDI SoundFont): tests/test_soundfont.py

@@ -1,7 +1,8 @@
 """Render grooves and MIDI files to audio (DESIGN §7).
 
 A small drum kit is synthesised in numpy, so audio always works with no sample files or
-native synthesiser; a SoundFont renders through `tinysoundfont` when the user has both.
+native synthesiser; a General MIDI SoundFont renders through `midirenderer` (the optional
+`soundfont` extra, which also brings a SoundFont) when the user asks for one.
 The kit is deterministic (fixed seed) and built once per sample rate.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flatgroove.drums import DRUMS, GM_MAP, N_DRUMS, OUTPUT_PITCHES
+from flatgroove.drums import DRUMS, GM_MAP, N_DRUMS
 from flatgroove.errors import AudioError
 from flatgroove.groove import N_STEPS, Groove
 
@@ -291,54 +292,107 @@ def write_wav(
     return out
 
 
-def render_soundfont(
-    notes: list[tuple[float, int, int, float]],
-    seconds: float,
-    soundfont: str | os.PathLike,
-    sample_rate: int = SAMPLE_RATE,
-) -> np.ndarray:
-    """(seconds, pitch, velocity, duration) notes through a SoundFont's drum kit (bank 128)
-    with tinysoundfont, an optional dependency. Returns float32 mono."""
+# -- SoundFonts ---------------------------------------------------------------------------
+SOUNDFONT_RATE = 48000  # midirenderer renders at 48 kHz, stereo
+SOUNDFONT_ENV = "FLATGROOVE_SOUNDFONT"
+# General MIDI SoundFonts where Debian's packages put them (timgm6mb-soundfont,
+# fluid-soundfont-gm, musescore-general-soundfont), smallest first.
+SYSTEM_SOUNDFONTS = (
+    "/usr/share/sounds/sf2/TimGM6mb.sf2",
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/sounds/sf2/default-GM.sf2",
+    "/usr/share/sounds/sf3/MuseScore_General.sf2",
+)
+_INSTALL_HINT = "pip install 'flatgroove[soundfont]' (one wheel, no compiler)"
+
+
+def default_soundfont() -> Path | None:
+    """A General MIDI SoundFont on this machine, or None: $FLATGROOVE_SOUNDFONT, then the
+    TimGM6mb.sf2 inside the `pretty_midi` wheel (installed by the `soundfont` extra), then
+    Debian's SoundFont packages."""
+    env = os.environ.get(SOUNDFONT_ENV)
+    if env and Path(env).is_file():
+        return Path(env)
+    try:
+        from importlib.util import find_spec
+
+        spec = find_spec("pretty_midi")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        for d in spec.submodule_search_locations:
+            p = Path(d) / "TimGM6mb.sf2"
+            if p.is_file():
+                return p
+    return next((Path(p) for p in SYSTEM_SOUNDFONTS if Path(p).is_file()), None)
+
+
+def resolve_soundfont(spec: str | os.PathLike | None) -> Path | None:
+    """None (built-in kit), 'gm' (the General MIDI SoundFont found by `default_soundfont`),
+    or a path to a .sf2 file. Raises AudioError saying what to do when there is none."""
+    if spec is None:
+        return None
+    if str(spec).lower() in ("gm", "default", "auto"):
+        found = default_soundfont()
+        if found is None:
+            raise AudioError(
+                f"--soundfont {spec}: no General MIDI SoundFont found; {_INSTALL_HINT}, or "
+                f"apt-get install timgm6mb-soundfont, or give a path to a .sf2 file")
+        return found
+    p = Path(spec).expanduser()
+    if not p.is_file():
+        raise AudioError(f"{p}: no such SoundFont file (or --soundfont gm for a General MIDI kit)")
+    return p
+
+
+def _midirenderer():
+    try:
+        import midirenderer
+    except ImportError:
+        raise AudioError(
+            f"rendering with a SoundFont needs midirenderer: {_INSTALL_HINT} "
+            "(or leave out --soundfont to use the built-in kit)") from None
+    return midirenderer
+
+
+def render_soundfont(score, soundfont: str | os.PathLike, tail: float = TAIL_SECONDS
+                     ) -> np.ndarray:
+    """A symusic Score (or a MIDI file's bytes) through a SoundFont: float32 (n, 2) at
+    SOUNDFONT_RATE. Channel 10 plays the SoundFont's drum kit (bank 128); the score's tempo
+    map is honoured; `tail` seconds follow the last event so cymbals ring out.
+
+    midirenderer (rustysynth, a Rust SoundFont synthesiser in one dependency-free wheel)
+    renders; symusic's own synthesiser would need no extra package but its 0.6.0 wheels
+    cannot return the audio (the nanobind binding of Synthesizer.render lacks the Eigen
+    type caster: TypeError 'Unable to convert function return value')."""
+    import symusic
+
+    mr = _midirenderer()
     sf = Path(soundfont)
     if not sf.is_file():
         raise AudioError(f"{sf}: no such SoundFont file")
+    if isinstance(score, (bytes, bytearray)):
+        try:
+            score = symusic.Score.from_midi(bytes(score))
+        except Exception as e:  # noqa: BLE001 - symusic raises plain RuntimeError/ValueError
+            raise AudioError(f"not a readable MIDI file ({e})") from None
+    score = score.copy()
+    if tail > 0:  # a marker past the end: the renderer stops at the last event
+        bpm = float(score.tempos[-1].qpm) if len(score.tempos) else 120.0
+        end = int(score.end()) + round(tail * bpm / 60.0 * score.ticks_per_quarter)
+        score.markers.append(symusic.TextMeta(end, "end"))
     try:
-        import tinysoundfont
-    except ImportError:
-        raise AudioError(
-            "rendering with a SoundFont needs tinysoundfont: pip install tinysoundfont "
-            "(or leave out the SoundFont to use the built-in kit)"
-        ) from None
-    chan = 9  # General MIDI drums
-    try:
-        synth = tinysoundfont.Synth(samplerate=int(sample_rate))
-        sfid = synth.sfload(str(sf))
-        synth.program_select(chan, sfid, 0, 0, True)
-    except Exception as e:  # noqa: BLE001 - a bad file surfaces as any of several types
-        raise AudioError(f"{sf}: cannot load as a SoundFont drum kit ({e})") from None
-    # Note-ons and note-offs in time order; render the audio between consecutive events.
-    ev = [(t, 1, p, v) for t, p, v, _ in notes] + [(t + d, 0, p, 0) for t, p, _, d in notes]
-    ev.sort(key=lambda e: (e[0], e[1]))
-    total = round(seconds * sample_rate)
-    chunks: list[np.ndarray] = []
-    done = 0
-    for t, on, pitch, vel in ev:
-        at = min(total, max(0, round(t * sample_rate)))
-        if at > done:
-            chunks.append(_generate(synth, at - done))
-            done = at
-        if on:
-            synth.noteon(chan, pitch, vel)
-        else:
-            synth.noteoff(chan, pitch)
-    if total > done:
-        chunks.append(_generate(synth, total - done))
-    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+        data = mr.render_wave_from(sf.read_bytes(), score.dumps_midi())
+    except Exception as e:  # noqa: BLE001 - a bad file surfaces as ValueError or RuntimeError
+        raise AudioError(f"{sf}: cannot render with this SoundFont ({e})") from None
+    import io
 
-
-def _generate(synth, n: int) -> np.ndarray:
-    buf = np.frombuffer(synth.generate(n), dtype=np.float32)
-    return buf.reshape(-1, 2).mean(axis=1).astype(np.float32)  # stereo interleaved -> mono
+    with wave.open(io.BytesIO(data)) as r:
+        if r.getsampwidth() != 2:
+            raise AudioError(f"midirenderer returned {8 * r.getsampwidth()}-bit audio; expected 16")
+        ch = r.getnchannels()
+        pcm = np.frombuffer(r.readframes(r.getnframes()), "<i2").reshape(-1, ch)
+    return (pcm.astype(np.float32) / 32768.0).copy()
 
 
 def render_to_wav(
@@ -349,34 +403,43 @@ def render_to_wav(
     tempo: float | None = None,
     tail: float = TAIL_SECONDS,
 ) -> Path:
-    """Render grooves or a MIDI file to a WAV file, on the built-in kit or a SoundFont."""
+    """Render grooves or a MIDI file to a WAV file, on the built-in kit (mono, `sample_rate`)
+    or a SoundFont (`soundfont`: a path or 'gm'; stereo, 48 kHz). Grooves keep their own
+    tempos unless `tempo` is given, with the tempo map that `flatgroove.midi.write_midi`
+    writes; a MIDI file plays with its own tempo map."""
     is_file = isinstance(source, (str, os.PathLike))
-    if soundfont is None:
+    sf = resolve_soundfont(soundfont)
+    if sf is None:
         audio = (
             render_midi(source, sample_rate, tail)  # type: ignore[arg-type]
             if is_file
             else render_grooves(source, sample_rate, tempo, tail)  # type: ignore[arg-type]
         )
+        return write_wav(path, audio, sample_rate)
+    if is_file:
+        p = Path(source)  # type: ignore[arg-type]
+        if not p.is_file():
+            raise AudioError(f"{p}: no such MIDI file")
+        data: object = p.read_bytes()
     else:
-        if is_file:
-            notes, end = _midi_notes(source)  # type: ignore[arg-type]
-        else:
-            events, end = groove_events(source, tempo)  # type: ignore[arg-type]
-            notes = [(t, OUTPUT_PITCHES[d], v, 0.1) for t, d, v in events]
-        audio = render_soundfont(notes, end + tail, soundfont, sample_rate)
-    return write_wav(path, audio, sample_rate)
+        from flatgroove.midi import midi_score
+
+        data = midi_score(source, tempo=tempo)  # type: ignore[arg-type]
+    return write_wav(path, render_soundfont(data, sf, tail), SOUNDFONT_RATE)
 
 
 __all__ = [
     "SAMPLE_RATE",
     "TAIL_SECONDS",
     "AudioError",
+    "default_soundfont",
     "groove_events",
     "kit",
     "render_grooves",
     "render_midi",
     "render_soundfont",
     "render_to_wav",
+    "resolve_soundfont",
     "velocity_gain",
     "write_wav",
 ]

@@ -18,6 +18,11 @@ def _demo(args: argparse.Namespace) -> int:
     from flatgroove.model.checkpoint import load_model
     from flatgroove.presets import builtin
 
+    soundfont = None
+    if args.soundfont is not None:
+        from flatgroove.audio import resolve_soundfont
+
+        soundfont = resolve_soundfont(args.soundfont)
     model = load_model(args.model)
     drummer = [builtin(n) for n in DEMO_DRUMMER] * 2
     out = Path(args.out)
@@ -26,9 +31,10 @@ def _demo(args: argparse.Namespace) -> int:
           f"(d = {model.latent_dim}); script {DEMO_SCRIPT.name}\n")
     res = simulate(model, drummer, str(DEMO_SCRIPT), on_bar=lambda b: print(b.line(), flush=True))
     print(res.summary().splitlines()[-1])
-    for p in (res.write_midi(out / "session.mid"), res.write_wav(out / "session.wav"),
-              res.write_png(out / "session.png")):
+    wav = res.write_wav(out / "session.wav", soundfont=soundfont)
+    for p in (res.write_midi(out / "session.mid"), wav, res.write_png(out / "session.png")):
         print(f"wrote {p}")
+    print(f"audio: {soundfont if soundfont else 'built-in kit (--soundfont gm for a General MIDI kit)'}")
     print(f"notes left hanging: {len(res.hanging_notes())}")
     return 0
 
@@ -37,4 +43,7 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="a simulated jam with the shipped model (no hardware)")
     p.add_argument("--out", default="out/demo", help="folder for session.mid, .wav, .png")
     p.add_argument("--model", default="flat", help="flat (default), vae or a checkpoint")
+    p.add_argument("--soundfont", default=None, metavar="SF2|gm",
+                   help="render session.wav with this SoundFont's General MIDI drum kit; 'gm' "
+                        "finds one (pip install 'flatgroove[soundfont]'); default: built-in kit")
     p.set_defaults(func=_demo)

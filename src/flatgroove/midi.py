@@ -412,6 +412,8 @@ def midi_score(
         for k, name in enumerate(names):
             if name:
                 score.markers.append(symusic.TextMeta(round(k * N_STEPS * tick_per_step), str(name)))
+    n_slots = max(len(p) for p in parts)  # the file ends on the last bar line, not the last note
+    score.markers.append(symusic.TextMeta(round(n_slots * N_STEPS * tick_per_step), "end"))
     dur = max(1, round(note_steps * tick_per_step))
     for i, part in enumerate(parts):
         name = track_names[i] if track_names and i < len(track_names) else "Drums"
@@ -447,7 +449,8 @@ def write_midi(
     kept. Tempo: `tempo` for the whole file; else `tempo_map`, (beat, BPM) changes; else
     each groove at its own tempo (a tempo change wherever it changes), as the WAV renders
     them. `markers`: True names each groove of the first track with a marker event at its
-    first beat (a DAW shows where each starts), or a list gives one text per slot.
+    first beat (a DAW shows where each starts), or a list gives one text per slot. An "end"
+    marker sits on the last bar line, so the file lasts exactly its bars.
     Written atomically.
     """
     score = midi_score(grooves, tempo, tpq, track_names, note_steps, markers, tempo_map)

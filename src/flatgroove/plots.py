@@ -133,6 +133,70 @@ def _velocity_image(g: Groove) -> np.ndarray:
     return img.astype(float)
 
 
+def _card(g: Groove, colour) -> np.ndarray:
+    """A groove as a compact (9, 32, 4) RGBA block: a light card (so silence reads as a
+    block) with beat guides, hits coloured by velocity, kick in row 0."""
+    img = _velocity_image(g)
+    hit = ~np.isnan(img)
+    block = np.ones((N_DRUMS, N_STEPS, 4))
+    block[:, :, :3] = 0.965
+    for bar in (0, STEPS_PER_BAR):
+        block[:, bar : bar + STEPS_PER_BAR : 4, :3] = 0.91
+    block[hit] = colour(img[hit])
+    return block
+
+
+def blend_grid(
+    rows: Sequence[Sequence[Groove]],
+    path: str | os.PathLike,
+    title: str | None = None,
+    corners: Sequence[str] | None = None,
+) -> Path:
+    """A 2-D blend drawn as the grid it is: row i, column j holds the groove at
+    (u, v) = (j, i) / (n - 1), each a compact 9x32 card (drums x steps, colour by velocity)
+    with its hit count; the four corner grooves are named at the corners."""
+    n_rows = len(rows)
+    n_cols = max((len(r) for r in rows), default=0)
+    if n_rows == 0 or n_cols == 0:
+        raise ValueError("blend_grid needs at least one row of grooves")
+    colour = _cmap()
+    cell_w, cell_h = 2.3, 1.05
+    head = 0.55 if title else 0.25
+    fig = _figure(0.9 + cell_w * n_cols + 0.7, head + 0.55 + cell_h * n_rows)
+    fw, fh = fig.get_figwidth(), fig.get_figheight()
+    names = list(corners) if corners is not None and len(corners) == 4 else None
+    for i, row in enumerate(rows):
+        for j, g in enumerate(row):
+            x0 = (0.9 + j * cell_w) / fw
+            y0 = 1.0 - (head + (i + 1) * cell_h) / fh
+            ax = fig.add_axes((x0, y0 + 0.16 * cell_h / fh, 0.9 * cell_w / fw, 0.66 * cell_h / fh))
+            ax.imshow(_card(g, colour), origin="lower", aspect="auto", interpolation="nearest",
+                      extent=(-0.5, N_STEPS - 0.5, -0.5, N_DRUMS - 0.5))
+            ax.axvline(STEPS_PER_BAR - 0.5, color="white", lw=0.8)
+            ax.set_xticks([])
+            if j == 0:
+                ax.set_yticks(range(N_DRUMS), SHORT_NAMES, fontsize=5)
+                ax.tick_params(axis="y", length=0, pad=1)
+            else:
+                ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            u = j / (n_cols - 1) if n_cols > 1 else 0.0
+            v = i / (n_rows - 1) if n_rows > 1 else 0.0
+            label = f"u={u:.2f} v={v:.2f}  {g.n_hits} hits"
+            corner = {(0, 0): 0, (0, n_cols - 1): 1, (n_rows - 1, 0): 2,
+                      (n_rows - 1, n_cols - 1): 3}.get((i, j))
+            if names is not None and corner is not None:
+                label = f"{names[corner]}  ({g.n_hits} hits)"
+            ax.set_title(label, fontsize=7, pad=2,
+                         fontweight="bold" if corner is not None else "normal")
+    fig.text(0.5, 0.12 / fh, "u: left → right corner      v: top → bottom corner",
+             ha="center", fontsize=8, color="#555555")
+    if title:
+        fig.suptitle(title, fontsize=11, y=1.0 - 0.1 / fh, va="top")
+    return _save(fig, path)
+
+
 def _hit_changes(gs: Sequence[Groove]) -> list[int]:
     return [0] + [int(np.abs(a.hits - b.hits).sum()) for a, b in pairwise(gs)]
 
@@ -164,14 +228,7 @@ def interpolation_rolls(
         rgba = np.ones((N_DRUMS, width, 4))
         for k, g in enumerate(gs):
             x0 = k * (N_STEPS + gap)
-            img = _velocity_image(g)
-            hit = ~np.isnan(img)
-            block = np.ones((N_DRUMS, N_STEPS, 4))
-            block[:, :, :3] = 0.965  # a light card for each groove, so silence reads as a block
-            for bar in (0, STEPS_PER_BAR):  # beat guides inside the card
-                block[:, bar : bar + STEPS_PER_BAR : 4, :3] = 0.91
-            block[hit] = colour(img[hit])
-            rgba[:, x0 : x0 + N_STEPS] = block
+            rgba[:, x0 : x0 + N_STEPS] = _card(g, colour)
         ax.imshow(rgba, origin="lower", aspect="auto", interpolation="nearest",
                   extent=(-0.5, width - 0.5, -0.5, N_DRUMS - 0.5))
         for k in range(len(gs)):  # the bar line inside each groove
@@ -275,7 +332,7 @@ def session_roll(
     return _save(fig, path)
 
 
-__all__ = ["interpolation_rolls", "piano_roll", "session_roll"]
+__all__ = ["blend_grid", "interpolation_rolls", "piano_roll", "session_roll"]
 
 
 def magnification_map(

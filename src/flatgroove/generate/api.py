@@ -94,11 +94,12 @@ def interpolate(model, a: Groove, b: Groove, steps: int = 9, method: str = "line
         path = slerp(z[0], z[1], steps)
     else:
         raise GenerateError(f"unknown interpolation {method!r}; choose 'line' or 'slerp'")
+    alphas = np.linspace(0.0, 1.0, steps)
     tempos = np.linspace(a.tempo, b.tempo, steps)
     out = model.decode(path)  # one batched decode for the whole path
-    for i, (g, t) in enumerate(zip(out, tempos)):
+    for i, (g, t, al) in enumerate(zip(out, tempos, alphas)):
         g.tempo = float(t)
-        g.name = f"{a.name or 'A'} -> {b.name or 'B'} {i}/{steps - 1}"
+        g.name = f"{a.name or 'A'} -> {b.name or 'B'} {i}/{steps - 1} α={al:.2f}"
     return out
 
 
@@ -116,25 +117,37 @@ def blend(model, corners: list[Groove], grid: int = 3) -> list[list[Groove]]:
         left, right = (1 - v) * z[0] + v * z[2], (1 - v) * z[1] + v * z[3]
         pts = line(left.astype(np.float32), right.astype(np.float32), grid)
         row = model.decode(pts, tempo=tempo)
-        for j, g in enumerate(row):
-            g.name = f"blend ({i}, {j})"
+        for j, (g, u) in enumerate(zip(row, np.linspace(0, 1, grid))):
+            g.name = f"blend ({i}, {j}) u={u:.2f} v={v:.2f}"
         rows.append(row)
     return rows
 
 
-def write_outputs(grooves: list[Groove], out: str | os.PathLike, wav: str | None = None,
-                  png: str | None = None, title: str | None = None, tempo: float | None = None
-                  ) -> list[Path]:
-    """The grooves in sequence as MIDI (and optionally WAV and a piano-roll PNG)."""
-    from flatgroove.midi import write_midi
+def write_outputs(grooves: list[Groove], out: str | os.PathLike | None, wav: str | None = None,
+                  png: str | None = None, title: str | None = None, tempo: float | None = None,
+                  soundfont: str | os.PathLike | None = None,
+                  rows: list[list[Groove]] | None = None,
+                  corners: list[str] | None = None) -> list[Path]:
+    """The grooves in sequence as MIDI (marker events name each groove), and optionally WAV
+    (built-in kit, or `soundfont`: a .sf2 path or 'gm') and a PNG: a piano roll, or for a
+    2-D blend (`rows`, with the `corners`' names) the grid. MIDI and WAV share one tempo map: `tempo` throughout, else
+    each groove at its own tempo."""
+    written = []
+    if out:
+        from flatgroove.midi import write_midi
 
-    written = [write_midi(grooves, out, tempo=tempo)]
+        written.append(write_midi(grooves, out, tempo=tempo, markers=True))
     if wav:
         from flatgroove.audio import render_to_wav
 
-        written.append(render_to_wav(grooves, wav, tempo=tempo))
+        written.append(render_to_wav(grooves, wav, tempo=tempo, soundfont=soundfont))
     if png:
-        from flatgroove.plots import piano_roll
+        if rows is not None:
+            from flatgroove.plots import blend_grid
 
-        written.append(piano_roll(grooves, png, title=title))
+            written.append(blend_grid(rows, png, title=title, corners=corners))
+        else:
+            from flatgroove.plots import piano_roll
+
+            written.append(piano_roll(grooves, png, title=title))
     return written

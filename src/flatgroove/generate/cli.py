@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+GROOVE_HELP = "a MIDI file (2 bars from --bar) or a built-in groove name (e.g. rock, funk)"
+
 
 def _model(args):
     from flatgroove.generate import resolve_model
@@ -12,27 +14,43 @@ def _model(args):
     return resolve_model(args.model)
 
 
-def _print(grooves, quiet: bool) -> None:
-    if quiet:
-        return
-    for g in grooves:
-        print(g.grid())
-        print()
+def _check_outputs(args) -> None:
+    """Fail before any work on what can be checked up front (the SoundFont)."""
+    if getattr(args, "soundfont", None) is not None:
+        from flatgroove.audio import resolve_soundfont
+
+        args.soundfont = resolve_soundfont(args.soundfont)
+        if not args.wav:
+            from flatgroove.errors import UserError
+
+            raise UserError("--soundfont goes with --wav (the WAV it renders)")
 
 
-def _finish(args, grooves, title) -> int:
+def _finish(args, grooves, title, rows=None, corners=None) -> int:
     from flatgroove.generate import write_outputs
 
-    _print(grooves, args.quiet)
-    if args.out:
-        for p in write_outputs(grooves, args.out, args.wav, args.png, title=title, tempo=args.tempo):
-            print(f"wrote {p}")
+    if args.tempo is not None:
+        # One tempo everywhere: the grids, the MIDI file and the WAV all say the same.
+        if not 20 <= args.tempo <= 400:
+            from flatgroove.errors import UserError
+
+            raise UserError(f"--tempo must be 20..400 BPM, got {args.tempo:g}")
+        for g in grooves:
+            g.tempo = float(args.tempo)
+    if not args.quiet:
+        for g in grooves:
+            print(g.grid())
+            print()
+    for p in write_outputs(grooves, args.out, args.wav, args.png, title=title, tempo=args.tempo,
+                           soundfont=args.soundfont, rows=rows, corners=corners):
+        print(f"wrote {p}")
     return 0
 
 
 def _interpolate(args) -> int:
     from flatgroove.generate import interpolate, resolve_groove
 
+    _check_outputs(args)
     m = _model(args)
     a, b = resolve_groove(args.a, args.bar), resolve_groove(args.b, args.bar)
     gs = interpolate(m, a, b, steps=args.steps, method=args.method)
@@ -42,14 +60,18 @@ def _interpolate(args) -> int:
 def _blend(args) -> int:
     from flatgroove.generate import blend, resolve_groove
 
+    _check_outputs(args)
     m = _model(args)
-    rows = blend(m, [resolve_groove(c, args.bar) for c in args.corners], grid=args.grid)
-    return _finish(args, [g for r in rows for g in r], f"blend ({m.variant})")
+    corners = [resolve_groove(c, args.bar) for c in args.corners]
+    rows = blend(m, corners, grid=args.grid)
+    return _finish(args, [g for r in rows for g in r], f"blend ({m.variant})", rows=rows,
+                   corners=[c.name or f"corner {i + 1}" for i, c in enumerate(corners)])
 
 
 def _sample(args) -> int:
     from flatgroove.generate import sample
 
+    _check_outputs(args)
     m = _model(args)
     gs = sample(m, args.n, args.temperature, args.seed, tempo=args.tempo or 120.0)
     return _finish(args, gs, f"samples ({m.variant}, T = {args.temperature})")
@@ -58,6 +80,7 @@ def _sample(args) -> int:
 def _reconstruct(args) -> int:
     from flatgroove.generate import reconstruct, resolve_groove
 
+    _check_outputs(args)
     m = _model(args)
     src = [resolve_groove(g, args.bar) for g in args.grooves]
     gs = []
@@ -81,21 +104,32 @@ def _encode(args) -> int:
     return 0
 
 
-def _common(p, outputs: bool = True) -> None:
-    p.add_argument("--model", default="flat", help="flat (shipped, default) | vae (shipped) | PATH")
-    p.add_argument("--bar", type=int, default=0, help="first bar taken from MIDI inputs (0-based)")
+def _common(p, outputs: bool = True, inputs: bool = True) -> None:
+    p.add_argument("--model", default="flat",
+                   help="flat (shipped, default) | vae (shipped) | a checkpoint or run folder")
+    if inputs:
+        p.add_argument("--bar", type=int, default=0,
+                       help="first bar taken from MIDI inputs (0-based, default 0)")
     if outputs:
-        p.add_argument("--out", "-o", default=None, help="write the grooves in sequence to this MIDI file")
-        p.add_argument("--wav", default=None, help="also render a WAV (built-in kit)")
-        p.add_argument("--png", default=None, help="also draw a piano-roll PNG")
-        p.add_argument("--tempo", type=float, default=None, help="tempo of the output (BPM)")
+        p.add_argument("--out", "-o", default=None, metavar="FILE.mid",
+                       help="write the grooves in sequence to this MIDI file (markers name them)")
+        p.add_argument("--wav", default=None, metavar="FILE.wav",
+                       help="also render a WAV (built-in kit, or --soundfont)")
+        p.add_argument("--soundfont", default=None, metavar="SF2|gm",
+                       help="render the WAV with this SoundFont's General MIDI drum kit; "
+                            "'gm' finds one (pip install 'flatgroove[soundfont]')")
+        p.add_argument("--png", default=None, metavar="FILE.png",
+                       help="also draw the grooves (a piano roll; a grid for blend)")
+        p.add_argument("--tempo", type=float, default=None,
+                       help="one tempo (BPM) for the grids, MIDI and WAV (default: each "
+                            "groove's own; an interpolation glides from A's to B's)")
         p.add_argument("--quiet", "-q", action="store_true", help="do not print the grids")
 
 
 def register(sub) -> None:
     p = sub.add_parser("interpolate", help="N grooves on the straight line from A to B")
-    p.add_argument("a", help="MIDI file or built-in groove name")
-    p.add_argument("b", help="MIDI file or built-in groove name")
+    p.add_argument("a", help=f"start: {GROOVE_HELP}")
+    p.add_argument("b", help=f"end: {GROOVE_HELP}")
     p.add_argument("--steps", type=int, default=9, help="grooves in the path, both ends included")
     p.add_argument("--method", choices=["line", "slerp"], default="line",
                    help="line (flat model) or slerp (the usual choice for the vae baseline)")
@@ -103,25 +137,28 @@ def register(sub) -> None:
     p.set_defaults(func=_interpolate)
 
     p = sub.add_parser("blend", help="2-D bilinear blend of four corner grooves")
-    p.add_argument("corners", nargs=4, metavar="CORNER", help="top-left top-right bottom-left bottom-right")
-    p.add_argument("--grid", type=int, default=3)
+    p.add_argument("corners", nargs=4, metavar="CORNER",
+                   help=f"top-left top-right bottom-left bottom-right, each {GROOVE_HELP}")
+    p.add_argument("--grid", type=int, default=3,
+                   help="grooves per side of the grid (default 3: a 3x3 blend)")
     _common(p)
     p.set_defaults(func=_blend)
 
     p = sub.add_parser("sample", help="new grooves from the prior")
-    p.add_argument("--n", type=int, default=4)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=None)
-    _common(p)
+    p.add_argument("--n", type=int, default=4, help="how many grooves (default 4)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="spread of the latent samples: < 1 tamer, > 1 wilder (default 1)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (repeatable samples)")
+    _common(p, inputs=False)
     p.set_defaults(func=_sample)
 
     p = sub.add_parser("reconstruct", help="encode and decode grooves (input, output pairs)")
-    p.add_argument("grooves", nargs="+")
+    p.add_argument("grooves", nargs="+", metavar="GROOVE", help=GROOVE_HELP)
     _common(p)
     p.set_defaults(func=_reconstruct)
 
     p = sub.add_parser("encode", help="print the latent codes of grooves")
-    p.add_argument("grooves", nargs="+")
-    p.add_argument("--save", default=None, help="save the codes as .npy")
+    p.add_argument("grooves", nargs="+", metavar="GROOVE", help=GROOVE_HELP)
+    p.add_argument("--save", default=None, metavar="FILE.npy", help="save the codes as .npy")
     _common(p, outputs=False)
     p.set_defaults(func=_encode)

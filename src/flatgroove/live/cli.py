@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     j.add_argument("--simulate", metavar="DRUMMER", help="simulate: MIDI file or built-in name")
     j.add_argument("--script", metavar="FILE.toml", help="simulation: scripted control changes")
     j.add_argument("--wav", metavar="FILE", help="simulation: render the session to WAV")
+    j.add_argument("--soundfont", metavar="SF2|gm",
+                   help="simulation: render the WAV with this SoundFont's General MIDI drum kit; "
+                        "'gm' finds one (pip install 'flatgroove[soundfont]')")
     j.add_argument("--png", metavar="FILE", help="simulation: piano roll of the session")
     j.add_argument("--seed", type=int, help="random seed (sampled targets)")
     j.add_argument("--decode-latency", type=float, default=None,
@@ -102,8 +105,8 @@ def _jam(args: argparse.Namespace) -> int:
         raise UserError("--bpm must be between 20 and 400")
     if args.simulate:
         return _simulate(args)
-    if args.script or args.wav or args.png:
-        raise UserError("--script, --wav and --png go with --simulate")
+    if args.script or args.wav or args.png or args.soundfont:
+        raise UserError("--script, --wav, --soundfont and --png go with --simulate")
     if not args.out:
         raise UserError("jam needs --out PORT (see `flatgroove ports`), or --simulate")
     if not args.ins and not args.clock:
@@ -116,6 +119,12 @@ def _simulate(args: argparse.Namespace) -> int:
 
     if args.ins or args.clock or args.virtual:
         raise UserError("--simulate uses in-memory ports; --in/--clock/--virtual do not apply")
+    if args.soundfont is not None:
+        from flatgroove.audio import resolve_soundfont
+
+        if not args.wav:
+            raise UserError("--soundfont goes with --wav (the WAV it renders)")
+        args.soundfont = resolve_soundfont(args.soundfont)  # fail before the session, not after
     controls = _controls(args)
     model = load_model(args.model)
     res = simulate(model, args.simulate, args.script, bars=args.bars, controls=controls,
@@ -129,7 +138,8 @@ def _simulate(args: argparse.Namespace) -> int:
         if not path:
             continue
         try:
-            written = res.write_wav(path) if what == "wav" else res.write_png(path)
+            written = (res.write_wav(path, soundfont=args.soundfont) if what == "wav"
+                       else res.write_png(path))
             print(f"wrote {written}")
         except ImportError as e:
             print(f"skipped {path}: {what} output is not available ({e})", file=sys.stderr)

@@ -312,6 +312,8 @@ class Engine:
         self.unexpected: Counter[str] = Counter()
         self._cc_counts: Counter[tuple[int, int]] = Counter()
         self._logged_bpm = self.clock.bpm
+        # (beat, BPM) from the start: the tempo map of the session, for its MIDI file.
+        self.tempo_changes: list[tuple[float, float]] = [(0.0, float(self.clock.bpm))]
         self.current_groove: Groove | None = None  # what the machine plays now (for the view)
         self.n_steps = 0
         self.n_in = 0  # input messages handled
@@ -535,6 +537,7 @@ class Engine:
             if isinstance(self.clock, InternalClock):
                 old = self.clock.bpm
                 self.clock.set_tempo(float(value), now)
+                self.tempo_changes.append((max(0.0, self.clock.beat_at(now)), float(value)))
                 self.say(f"tempo {old:.1f} -> {float(value):.1f} BPM", now)
         elif kind == "morph_bars":
             self.morph_bars = int(value)
@@ -595,6 +598,7 @@ class Engine:
             self.say(f"tempo {self._logged_bpm:.1f} -> {self.clock.bpm:.1f} BPM (external clock)",
                      now, bar)
             self._logged_bpm = self.clock.bpm
+            self.tempo_changes.append((4.0 * bar, float(self.clock.bpm)))
         prev = bar - 1
         if prev >= 0:
             self._finish_bar(prev, now)

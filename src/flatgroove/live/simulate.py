@@ -102,6 +102,7 @@ class SessionResult:
     n_bars: int
     controls: ControlMap
     ready_margins: list[tuple[int, float, float]] = field(default_factory=list)
+    tempo_changes: list[tuple[float, float]] = field(default_factory=list)  # (beat, BPM)
 
     @property
     def seconds_per_bar(self) -> float:
@@ -152,12 +153,17 @@ class SessionResult:
         n_on = sum(1 for e in self.note_events() if e[1] == "on")
         early = [m[2] for m in self.ready_margins]
         lines.append(
-            f"{self.n_bars} bars at {self.tempo:.1f} BPM; machine sent {n_on} notes"
+            f"{self.n_bars} bars at {self._tempo_text()} BPM; machine sent {n_on} notes"
             + (f"; patterns ready {min(early):.2f}-{max(early):.2f} beats before their bar line"
                if early else "")
             + (f"; HANGING NOTES {self.hanging_notes()}" if self.hanging_notes() else "")
         )
         return "\n".join(lines)
+
+    def _tempo_text(self) -> str:
+        bpms = [b for _, b in self.tempo_changes] or [self.tempo]
+        lo, hi = min(bpms), max(bpms)
+        return f"{lo:.1f}" if hi - lo < 0.05 else f"{lo:.1f}-{hi:.1f}"
 
     # -- files ----------------------------------------------------------------------------------
     def write_midi(self, path: str | os.PathLike) -> Path:
@@ -171,18 +177,22 @@ class SessionResult:
         # write_midi skips None slots; a track must have one groove for its type, so an
         # all-silent lane gets an empty groove.
         parts = [drummer if any(drummer) else [empty], machine if any(machine) else [empty]]
-        return write_midi(parts, path, tempo=self.tempo, track_names=["drummer", "machine"])
+        # The session's tempo changes (script or knob) go into the file's tempo map.
+        tempo_map = self.tempo_changes or [(0.0, self.tempo)]
+        return write_midi(parts, path, tempo_map=tempo_map, track_names=["drummer", "machine"])
 
-    def write_wav(self, path: str | os.PathLike, midi_path: str | os.PathLike | None = None) -> Path:
-        """Render the session on the built-in kit (flatgroove.audio)."""
-        from flatgroove.audio import render_midi, write_wav
+    def write_wav(self, path: str | os.PathLike, midi_path: str | os.PathLike | None = None,
+                  soundfont: str | os.PathLike | None = None) -> Path:
+        """Render the session's MIDI (so the same tempo map) on the built-in kit, or with a
+        SoundFont (a .sf2 path or 'gm'; flatgroove.audio)."""
+        from flatgroove.audio import render_to_wav
 
         tmp = None
         if midi_path is None:
             tmp = Path(path).with_suffix(".tmp.mid")
             midi_path = self.write_midi(tmp)
         try:
-            return write_wav(path, render_midi(midi_path))
+            return render_to_wav(midi_path, path, soundfont=soundfont)
         finally:
             if tmp is not None and tmp.exists():
                 tmp.unlink()
@@ -337,6 +347,7 @@ def simulate(
         n_bars=n_bars,
         controls=cmap,
         ready_margins=engine.ready_margins,
+        tempo_changes=list(engine.tempo_changes),
     )
 
 
