@@ -8,6 +8,7 @@ script, plays the drummer into the engine and listens to what comes back.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
 import time
@@ -65,7 +66,9 @@ def test_ports_are_listed_and_missing_ports_named(jack, capsys):
         assert "fg-list:somewhere" in capsys.readouterr().out
         with pytest.raises(PortError, match=r"no MIDI output port 'nope'(.|\n)*fg-list:somewhere"):
             TimedOutput(backend("jack"), "nope")
-        assert TimedOutput(backend("jack"), "somewhere").name == "fg-list:somewhere"  # unique part
+        out = TimedOutput(backend("jack"), "somewhere")
+        assert out.name == "fg-list:somewhere"  # the unique part of a name finds the port
+        out.close()
         capsys.readouterr()
         assert main(["jam", "--out", "nope", "--api", "jack", "--model", "flat"]) == 2
         err = capsys.readouterr().err
@@ -167,3 +170,90 @@ def test_virtual_ports_can_be_created(jack):
     finally:
         ses.close()
 
+
+
+def test_own_ports_are_named_by_role_and_listed_apart(jack, capsys):
+    import mido
+
+    from flatgroove.cli import main
+    from flatgroove.live.ports import list_ports
+    from flatgroove.live.session import LiveSession
+    from test_live_engine import DoubleModel, controls
+
+    b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
+    synth = b.open_input("synth", virtual=True, client_name="fg-synth")
+    kit = b.open_output("kit", virtual=True, client_name="fg-kit")
+    daw = b.open_output("clock", virtual=True, client_name="fg-daw")
+    try:
+        ses = LiveSession(DoubleModel(), "fg-synth:synth", ["fg-kit:kit"], clock_port="fg-daw:clock",
+                          controls=controls(), end_bar=0, api="jack", monitor=False)
+        try:
+            ins, outs = list_ports("jack")
+            own = {n for n in ins + outs if n.startswith("flatgroove")}
+            assert own == {"flatgroove-machine:machine out", "flatgroove-drums:drums in",
+                           "flatgroove-clock:clock in"}, own
+            assert "flatgroove-machine:machine out" in ins  # others read the machine's notes
+            capsys.readouterr()
+            assert main(["ports", "--api", "jack"]) == 0
+            out = capsys.readouterr().out
+        finally:
+            ses.close()
+    finally:
+        for p in (synth, kit, daw):
+            p.close()
+    src, dst, mine = (out.split("Sources:")[1].split("Destinations:")[0],
+                      out.split("Destinations:")[1].split("flatgroove's own ports")[0],
+                      out.split("flatgroove's own ports")[1])
+    assert out.startswith("MIDI system: JACK")
+    assert "fg-kit:kit" in src and "fg-daw:clock" in src and "fg-synth:synth" in dst
+    listed = [ln.strip() for ln in (src + dst).splitlines() if ln.startswith("  ")]
+    assert listed and not any(n.startswith("flatgroove") for n in listed)  # ours: apart ...
+    lines = {ln.split()[0]: ln for ln in mine.splitlines()[1:] if ln.strip()}
+    assert "sends" in lines["flatgroove-machine:machine"]  # ... saying which side is which
+    assert "receives" in lines["flatgroove-drums:drums"] and "receives" in lines["flatgroove-clock:clock"]
+
+
+def test_no_midi_library_noise_when_jack_is_not_running(capfd, monkeypatch):
+    from flatgroove.cli import main
+
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", f"flatgroove-absent-{os.getpid()}")
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    assert main(["ports", "--api", "jack"]) == 2
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert err.strip().splitlines() == [err.strip()] and err.startswith("flatgroove: error: ")
+    assert "Cannot connect to server" not in err and "JackShm" not in err
+
+
+def test_jam_help_explains_external_clock(capsys):
+    from flatgroove.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["jam", "--help"])
+    text = capsys.readouterr().out
+    for words in ("Start", "Stop", "Continue", "Song position pointer", "clock_timeout",
+                  "waits in silence", "one status line per bar", "machine out"):
+        assert words in text, words
+
+
+def test_live_jam_on_the_internal_clock_prints_a_line_per_bar(jack, capsys, tmp_path):
+    import mido
+
+    from flatgroove.cli import main
+    from test_web_api import make_checkpoint
+
+    ckpt = make_checkpoint(tmp_path / "tiny.pt", 4)
+    b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
+    synth = b.open_input("synth", virtual=True, client_name="fg-bars")
+    try:
+        rc = main(["jam", "--out", "fg-bars:synth", "--api", "jack", "--model", str(ckpt),
+                   "--bpm", "240", "--bars", "3", "--no-realtime"])
+    finally:
+        synth.close()
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "internal clock at 240 BPM" in out
+    bars = [ln for ln in out.splitlines() if re.match(r"bar +\d+  ", ln)]  # not 'bar 3: ...' notes
+    assert [int(ln.split()[1]) for ln in bars] == [1, 2, 3], out
+    assert all("a=" in ln and "target=" in ln for ln in bars)
+    assert "jam ended: end of session" in out

@@ -365,7 +365,7 @@ def test_pad_drag_plays_the_blend_under_the_puck(page, server):
     _wait(page, f"() => {pad}.corners[0].label === 'disco' && {pad}.active === 1")
     assert page.locator("#view-pad .corner.active").get_attribute("data-corner") == "1"
     _wait(page, f"() => {pad}.blend.rows[0][0].hits.flat().join() === "
-                f"{json.dumps(sum(_decode_hits(server, zs['disco'], tempo), []))}.join()")
+                f"{json.dumps([x for row in _decode_hits(server, zs['disco'], tempo) for x in row])}.join()")
     _screenshot(page, server, "pad")
     assert page.problems == []  # type: ignore[attr-defined]
 

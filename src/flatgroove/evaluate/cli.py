@@ -19,6 +19,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    # Every checkpoint loads before any work: a wrong third path fails now, not after the
+    # first model's study.
+    loaded = [(spec, resolve_model(spec)) for spec in args.checkpoints]
     ws = load_dataset(args.data, split=args.split)
     if len(ws) < 2:
         raise UserError(f"{args.data}: the {args.split} split has {len(ws)} windows; need at least 2")
@@ -28,8 +31,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     models, results = {}, {}
-    for spec in args.checkpoints:
-        m = resolve_model(spec)
+    for spec, m in loaded:
         name = _name(spec, m, models)
         t = time.perf_counter()
         results[name] = run_study(m, x, s, label=name)
@@ -80,13 +82,17 @@ def register(sub) -> None:
     p = sub.add_parser("evaluate", help="measure models: reconstruction, smoothness, flatness, geodesics")
     p.add_argument("checkpoints", nargs="+", help="checkpoint files, run folders, or flat / vae")
     p.add_argument("--data", default=None, help="Groove MIDI Dataset folder or any MIDI folder")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="dataset split to measure on (default test)")
     p.add_argument("--out", required=True, help="folder for results.md, results.json and figures")
-    p.add_argument("--pairs", type=int, default=500)
-    p.add_argument("--geodesic-pairs", dest="geodesic_pairs", type=int, default=100)
-    p.add_argument("--geodesic-steps", dest="geodesic_steps", type=int, default=100)
-    p.add_argument("--flat-points", dest="flat_points", type=int, default=200)
+    p.add_argument("--pairs", type=int, default=500,
+                   help="test pairs for the interpolation study (default 500)")
+    p.add_argument("--geodesic-pairs", dest="geodesic_pairs", type=int, default=100,
+                   help="pairs for the geodesic study (default 100)")
+    p.add_argument("--geodesic-steps", dest="geodesic_steps", type=int, default=100,
+                   help="optimisation steps per discrete geodesic (default 100)")
+    p.add_argument("--flat-points", dest="flat_points", type=int, default=200,
+                   help="latent points where flatness (condition number of G) is measured")
     p.add_argument("--figures", type=int, default=1, help="interpolation figures (test pairs)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed for pairs and points")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.set_defaults(func=_evaluate)

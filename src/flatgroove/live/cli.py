@@ -11,7 +11,28 @@ JAM_HELP = """\
 Live: flatgroove jam --in DRUMS --out SYNTH [--bpm 120 | --clock PORT] --mode accompany
 Simulation (no hardware): flatgroove jam --simulate DRUMMER.mid|BUILTIN --script S.toml
     --out SESSION.mid [--wav SESSION.wav] [--png SESSION.png]
-Mappings (CCs, pads, channels): see `flatgroove jam --show-controls`."""
+Mappings (CCs, pads, channels): see `flatgroove jam --show-controls`.
+
+Ports: flatgroove's own ports are named for what they carry: 'drums in' (your kit), 'clock in'
+(a DAW's clock, when --clock is a port of its own), 'controls in' (more --in ports) and
+'machine out' (its notes), on clients flatgroove-drums, -clock, -controls, -machine.
+`flatgroove ports` lists them apart from everyone else's.
+
+External clock (--clock PORT): follow a DAW's or drum machine's MIDI clock (24 ticks per
+beat) instead of --bpm. Until the clock starts, the jam waits in silence and says so.
+  Start       plays from bar 1; a later Start begins at the next bar line (bar numbers only
+              go forward, so start the DAW from a bar line).
+  Stop        ends every sounding note (all notes off); the machine holds until the clock
+              runs again.
+  Continue    carries on from where the clock stopped.
+  Song position pointer   ignored: flatgroove keeps its own bar count.
+  Clock timeout   no ticks for `clock_timeout` beats (controls file, default 2) count as a
+              lost clock (cable pulled, DAW crashed): the machine holds, and carries on
+              when ticks come back.
+  The tempo follows the ticks (a tempo change is followed within about half a beat); --bpm is
+  then only the first guess.
+On the internal clock (--bpm) the jam prints one status line per bar, as the simulation does
+(when the output is not a terminal; on a terminal it redraws a screen instead)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,15 +79,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _ports(args: argparse.Namespace) -> int:
-    from flatgroove.live.ports import list_ports
+    from flatgroove.live.ports import backend, is_own, quiet_native
 
-    ins, outs = list_ports(args.api)
-    print("input ports:")
-    for n in ins or ["(none)"]:
+    b = backend(args.api)
+    with quiet_native():
+        ins, outs = b.get_input_names(), b.get_output_names()
+    system = {"UNIX_JACK": "JACK", "LINUX_ALSA": "ALSA"}.get(b.api or "", b.api or "?")
+    print(f"MIDI system: {system}")
+    print("Sources: ports flatgroove can listen to (--in for drums and controllers, --clock):")
+    for n in [n for n in ins if not is_own(n)] or ["(none)"]:
         print(f"  {n}")
-    print("output ports:")
-    for n in outs or ["(none)"]:
+    print("Destinations: ports flatgroove can play to (--out for a synth or a DAW track):")
+    for n in [n for n in outs if not is_own(n)] or ["(none)"]:
         print(f"  {n}")
+    own = [(n, "sends: the machine's notes; connect it to a synth or a DAW track") for n in ins
+           if is_own(n)]
+    own += [(n, "receives: connect your drums, controller or DAW clock to it") for n in outs
+            if is_own(n)]
+    if own:
+        print("flatgroove's own ports (a jam or page running now):")
+        w = max(len(n) for n, _ in own)
+        for n, what in own:
+            print(f"  {n:<{w}}  {what}")
     return 0
 
 
@@ -159,15 +193,24 @@ def _live(args: argparse.Namespace) -> int:
             view.message(text)
 
     bpm = args.bpm or 120.0
+    def on_bar(b) -> None:
+        if view is not None:
+            view.message(b)  # formatted on the view's thread, not the scheduling one
+
     s = LiveSession(model, args.out, args.ins, controls=controls, bpm=bpm,
                     clock_port=args.clock, virtual=args.virtual, api=args.api,
-                    target=args.target, end_bar=args.bars, on_log=on_log,
+                    target=args.target, end_bar=args.bars, on_log=on_log, on_bar=on_bar,
                     realtime=not args.no_realtime)
     try:
         view = TerminalView(s.engine, s.ts.now).start()
         names = ", ".join(p.name for p in s.inputs) or "(none)"
         view.message(f"in: {names}   out: {s.output.name}   model: {args.model}   "
                      f"controls: {controls.source}   Ctrl-C stops")
+        if args.clock:
+            view.message(f"waiting for MIDI clock from {args.clock}: press play (Start) in the "
+                         "DAW or drum machine; the machine stays silent until then")
+        else:
+            view.message(f"internal clock at {bpm:g} BPM: bar 1 starts in a second")
         try:
             reason = s.run()
         except KeyboardInterrupt:

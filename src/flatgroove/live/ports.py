@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -26,6 +27,49 @@ log = logging.getLogger("flatgroove.live")
 
 APIS = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK"}
 CLIENT_NAME = "flatgroove"
+# flatgroove's own ports, named by what they carry. rtmidi opens one MIDI client per port,
+# so each gets a client named after its role too ('flatgroove-drums:drums in'), never the
+# numbered 'flatgroove-01' a second client of one name would get.
+ROLES = {"drums": "drums in", "clock": "clock in", "controls": "controls in",
+         "machine": "machine out"}
+
+
+def role_client(role: str) -> str:
+    return f"{CLIENT_NAME}-{role}"
+
+
+def is_own(port: str) -> bool:
+    """A port this program (or another flatgroove) opened."""
+    return port.startswith(CLIENT_NAME)
+
+
+@contextlib.contextmanager
+def quiet_native():
+    """Keep what the C MIDI libraries print ('Cannot connect to server socket', 'ALSA lib
+    seq_hw.c ...', JACK's shared-memory notes) off the terminal while we probe the MIDI
+    system and open ports: flatgroove's own messages say what is wrong. Set
+    FLATGROOVE_MIDI_DEBUG=1 to see them."""
+    if os.environ.get("FLATGROOVE_MIDI_DEBUG"):
+        yield
+        return
+    try:
+        for s in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                s.flush()
+        saved = [os.dup(1), os.dup(2)]
+    except OSError:  # no usable fds 1 and 2 (a daemon): nothing to keep clean
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
 
 
 class PortError(UserError):
@@ -101,7 +145,8 @@ def backend(api: str = "auto") -> mido.Backend:
                 continue
             try:
                 b = mido.Backend(f"mido.backends.rtmidi/{APIS[cand]}", load=True)
-                b.get_output_names()
+                with quiet_native():
+                    b.get_output_names()
                 return b
             except Exception as e:  # noqa: BLE001 - try the next system
                 problems.append(f"{cand}: {str(e).strip() or type(e).__name__}")
@@ -115,7 +160,8 @@ def backend(api: str = "auto") -> mido.Backend:
         raise PortError(f"unknown MIDI API {api!r}; choose auto, alsa or jack")
     b = mido.Backend(f"mido.backends.rtmidi/{APIS[api]}", load=True)
     try:
-        b.get_output_names()
+        with quiet_native():
+            b.get_output_names()
     except Exception as e:  # noqa: BLE001
         hint = " (is a JACK server running?)" if api == "jack" else ""
         raise PortError(f"MIDI API {api} is not available: {str(e).strip()}{hint}") from None
@@ -123,9 +169,11 @@ def backend(api: str = "auto") -> mido.Backend:
 
 
 def list_ports(api: str = "auto") -> tuple[list[str], list[str]]:
-    """(input port names, output port names)."""
+    """(input port names, output port names): ports this program can read from (others'
+    outputs) and ports it can send to (others' inputs)."""
     b = backend(api)
-    return b.get_input_names(), b.get_output_names()
+    with quiet_native():
+        return b.get_input_names(), b.get_output_names()
 
 
 def resolve(name: str, names: Iterable[str], kind: str) -> str:
@@ -175,23 +223,28 @@ class TimedInput(_QueuedInput):
     the latest tick to place notes); everything else waits for its next step."""
 
     def __init__(self, b: mido.Backend, name: str, virtual: bool = False,
-                 wake: threading.Event | None = None, client_name: str = CLIENT_NAME) -> None:
+                 wake: threading.Event | None = None, client_name: str | None = None,
+                 role: str = "drums") -> None:
         import rtmidi
 
         super().__init__()
         self.wake = wake
+        self.role = role
         api = getattr(rtmidi, f"API_{b.api}") if b.api else rtmidi.API_UNSPECIFIED
         try:
-            self._rt = rtmidi.MidiIn(rtapi=api, name=client_name)
+            with quiet_native():
+                self._rt = rtmidi.MidiIn(rtapi=api, name=client_name or role_client(role))
         except Exception as e:  # noqa: BLE001
             raise PortError(f"cannot open the MIDI system for input: {e}") from None
         try:
-            if virtual:
-                self._rt.open_virtual_port(name)
-            else:
-                names = self._rt.get_ports()
-                name = resolve(name, names, "input")
-                self._rt.open_port(names.index(name))
+            with quiet_native():
+                if virtual:
+                    self._rt.open_virtual_port(name)
+                else:
+                    names = self._rt.get_ports()
+                    name = resolve(name, names, "input")
+                    # Our end of the connection is named for what it carries.
+                    self._rt.open_port(names.index(name), ROLES.get(role, f"{role} in"))
         except PortError:
             self._rt.delete()
             raise
@@ -219,25 +272,46 @@ class TimedInput(_QueuedInput):
 
 
 class TimedOutput:
-    """A real output port."""
+    """A real output port: the machine's notes ('flatgroove-machine:machine out', connected
+    to the port named, or a virtual port of that name for others to connect to)."""
 
     def __init__(self, b: mido.Backend, name: str, virtual: bool = False,
-                 client_name: str = CLIENT_NAME) -> None:
-        if not virtual:
-            name = resolve(name, b.get_output_names(), "output")
+                 client_name: str | None = None, role: str = "machine") -> None:
+        import rtmidi
+
+        api = getattr(rtmidi, f"API_{b.api}") if b.api else rtmidi.API_UNSPECIFIED
         try:
-            extra = {"client_name": client_name} if virtual else {}
-            self.port = b.open_output(name, virtual=virtual, **extra)
+            with quiet_native():
+                self._rt = rtmidi.MidiOut(rtapi=api, name=client_name or role_client(role))
         except Exception as e:  # noqa: BLE001
+            raise PortError(f"cannot open the MIDI system for output: {e}") from None
+        try:
+            with quiet_native():
+                if virtual:
+                    self._rt.open_virtual_port(name)
+                else:
+                    names = self._rt.get_ports()
+                    name = resolve(name, names, "output")
+                    self._rt.open_port(names.index(name), ROLES.get(role, f"{role} out"))
+        except PortError:
+            self._rt.delete()
+            raise
+        except Exception as e:  # noqa: BLE001
+            self._rt.delete()
             raise PortError(f"cannot open output port {name!r}: {e}") from None
         self.name = name
         self.virtual = virtual
+        self.role = role
 
     def send(self, msg: mido.Message) -> None:
-        self.port.send(msg)
+        self._rt.send_message(msg.bytes())
 
     def close(self) -> None:
-        close_bounded(self.port.close, f"output {self.name!r}")
+        def _close() -> None:
+            self._rt.close_port()
+            self._rt.delete()
+
+        close_bounded(_close, f"output {self.name!r}")
 
 
 class PortMonitor:
@@ -252,8 +326,9 @@ class PortMonitor:
         # One client each, kept open: mido's get_*_names() opens and closes a client per
         # call, and a JACK graph change each time can cost other clients MIDI events.
         api = getattr(rtmidi, f"API_{b.api}") if b.api else rtmidi.API_UNSPECIFIED
-        self._mi = rtmidi.MidiIn(rtapi=api, name=f"{CLIENT_NAME}-monitor")
-        self._mo = rtmidi.MidiOut(rtapi=api, name=f"{CLIENT_NAME}-monitor")
+        with quiet_native():
+            self._mi = rtmidi.MidiIn(rtapi=api, name=f"{CLIENT_NAME}-monitor")
+            self._mo = rtmidi.MidiOut(rtapi=api, name=f"{CLIENT_NAME}-monitor")
         self.inputs, self.outputs = inputs, outputs
         self.on_gone = on_gone
         self.interval = interval
@@ -295,6 +370,7 @@ class PortMonitor:
 
 __all__ = [
     "APIS",
+    "ROLES",
     "MemoryInput",
     "MemoryOutput",
     "PortError",
@@ -302,6 +378,9 @@ __all__ = [
     "TimedInput",
     "TimedOutput",
     "backend",
+    "is_own",
     "list_ports",
+    "quiet_native",
     "resolve",
+    "role_client",
 ]

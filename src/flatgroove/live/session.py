@@ -120,9 +120,13 @@ class LiveSession:
             names = list(ins or [])
             if clock_port is not None and clock_port not in names:
                 names.append(clock_port)
-            for n in names:
-                self.inputs.append(TimedInput(self.b, n, virtual=virtual, wake=self.wake))
-            self.output = TimedOutput(self.b, out, virtual=virtual)
+            for i, n in enumerate(names):
+                # The first input is the drummer; a separate clock port is the clock; any
+                # others are controllers (pads, knobs, pedals).
+                role = "drums" if i == 0 and n in (ins or []) else (
+                    "clock" if n == clock_port else "controls")
+                self.inputs.append(TimedInput(self.b, n, virtual=virtual, wake=self.wake, role=role))
+            self.output = TimedOutput(self.b, out, virtual=virtual, role="machine")
         except BaseException:
             self._close_ports()
             raise

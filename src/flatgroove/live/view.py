@@ -70,7 +70,8 @@ class TerminalView:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flatgroove-view", daemon=True)
 
-    def message(self, text: str) -> None:
+    def message(self, text: Any) -> None:
+        """A line to print (a string, or a BarLog: its status line)."""
         self._lines.append(text)
 
     def start(self) -> TerminalView:
@@ -79,7 +80,8 @@ class TerminalView:
 
     def _flush_lines(self) -> None:
         while self._lines:
-            print(self._lines.popleft(), file=self.stream, flush=True)
+            x = self._lines.popleft()
+            print(x.line() if hasattr(x, "line") else x, file=self.stream, flush=True)
 
     def _run(self) -> None:
         while not self._stop.wait(1.0 / self.rate):

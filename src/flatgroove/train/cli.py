@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from pathlib import Path
 
 
@@ -73,9 +74,29 @@ def _train(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from None
     except KeyboardInterrupt:
         print(f"\ninterrupted; saved {out / 'last.pt'} (continue with --resume)")
+        _print_use(out)
         return 130
     print(json.dumps({k: round(v, 5) if isinstance(v, float) else v for k, v in last.items()}))
+    _print_use(out)
     return 0
+
+
+def use_hint(out: Path) -> str | None:
+    """How to use a run folder's model (its best.pt, else last.pt), or None if it has none."""
+    which = next((n for n in ("best.pt", "last.pt") if (out / n).is_file()), None)
+    if which is None:
+        return None
+    run = shlex.quote(str(out))
+    return (f"use the model ({out / which}) with --model {run}, e.g.\n"
+            f"  flatgroove interpolate rock funk --model {run} -o path.mid --wav path.wav\n"
+            f"  flatgroove jam --simulate rock --model {run} --out session.mid\n"
+            f"  flatgroove serve --model {run}")
+
+
+def _print_use(out: Path) -> None:
+    hint = use_hint(out)
+    if hint:
+        print(hint, flush=True)
 
 
 def register(sub) -> None:
@@ -85,16 +106,22 @@ def register(sub) -> None:
     p.add_argument("--data", default=None, help="Groove MIDI Dataset folder or any MIDI folder")
     p.add_argument("--out", required=True, help="run folder (checkpoints, log.jsonl, config.json)")
     p.add_argument("--config", default=None, help="TOML file with [model] and [train] tables")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
-    p.add_argument("--max-steps", dest="max_steps", type=int, default=None)
-    p.add_argument("--latent-dim", dest="latent_dim", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="passes over the training windows (default: the config's)")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None,
+                   help="windows per optimisation step (default: the config's)")
+    p.add_argument("--max-steps", dest="max_steps", type=int, default=None,
+                   help="stop after this many optimisation steps (a quick trial run)")
+    p.add_argument("--latent-dim", dest="latent_dim", type=int, default=None,
+                   help="size d of the latent space (default 32; 2 for pictures)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (repeatable runs)")
     p.add_argument("--kappa", type=float, default=None, help="reconstruction target (vhp, flat)")
     p.add_argument("--kappa-from", dest="kappa_from", default=None,
                    help="set κ from a baseline run's best validation reconstruction")
-    p.add_argument("--kappa-slack", dest="kappa_slack", type=float, default=1.0)
+    p.add_argument("--kappa-slack", dest="kappa_slack", type=float, default=1.0,
+                   help="with --kappa-from: κ = this × the baseline's figure (default 1)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where to train (default auto: CUDA if available, else CPU)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.set_defaults(func=_train)

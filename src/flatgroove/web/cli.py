@@ -50,7 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
         from flatgroove.live.ports import TimedInput, TimedOutput, backend
 
         b = backend(args.midi_api)
-        inputs = [TimedInput(b, n) for n in args.midi_in]
+        inputs = [TimedInput(b, n, role="controls") for n in args.midi_in]
         outputs = [TimedOutput(b, n) for n in args.midi_out]
     jam = JamSession(studio, drummer=args.drummer, bpm=args.bpm, controls=args.controls,
                      inputs=inputs, outputs=outputs)
