@@ -140,6 +140,46 @@ def flatness_terms(f: Decoder, z: torch.Tensor, n_probes: int = 2, method: str =
     return flatness_from_jvp(ju, u, c2)
 
 
+def basis_fd_inputs(z: torch.Tensor, eps: float = 1e-2) -> torch.Tensor:
+    """The 2·d·n decoder inputs [z + εe_k; z − εe_k] (k-major) whose outputs give every column
+    of J(z) by central differences: the exact metric at a few points, in one decoder call."""
+    n, d = z.shape
+    e = torch.eye(d, dtype=z.dtype, device=z.device)
+    zz = z[None].expand(d, n, d) + eps * e[:, None, :]
+    zm = z[None].expand(d, n, d) - eps * e[:, None, :]
+    return torch.cat([zz.reshape(-1, d), zm.reshape(-1, d)])
+
+
+def metric_from_fd(y: torch.Tensor, n: int, d: int, eps: float = 1e-2) -> torch.Tensor:
+    """G = JᵀJ (n, d, d) from the outputs y (2·d·n, D) of `basis_fd_inputs`."""
+    half = d * n
+    j = ((y[:half] - y[half:]) / (2 * eps)).view(d, n, -1)  # column k of J at point i
+    return torch.einsum("kni,lni->nkl", j, j)
+
+
+def stein_flatness(G: torch.Tensor, c2: torch.Tensor | None = None, jitter: float = 1e-6
+                   ) -> dict[str, torch.Tensor]:
+    """Scale-free distance of metrics G (n, d, d) from c²I, in log-eigenvalue terms:
+
+        L = [tr(G/c²) − log det(G/c²) − d] / d = mean_i (x_i − log x_i − 1),  x_i = λ_i/c²,
+
+    (Stein's loss; the KL between N(0, c²I) and N(0, G), ×2/d). Unlike ‖G/c² − I‖²_F / d,
+    which charges a collapsed direction (x → 0) at most 1 and a stretched one (x = 5) 16, this
+    grows without bound as a direction collapses (x = 1e-4 costs 8.2, x = 5 costs 2.4), so it
+    sees the near-null directions that make cond(G) large. c² defaults to the batch mean of
+    tr G / d, held constant, so it also pulls every point's scale to one c²: flat, not only
+    conformal. log det by Cholesky: no eigen-decomposition, stable gradients."""
+    d = G.shape[-1]
+    trace = G.diagonal(dim1=-2, dim2=-1).sum(-1)
+    if c2 is None:
+        c2 = (trace.mean() / d).detach()
+    eye = torch.eye(d, dtype=G.dtype, device=G.device)
+    gn = G / (c2 + 1e-20) + jitter * eye
+    logdet = 2 * torch.linalg.cholesky(gn).diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    per = (gn.diagonal(dim1=-2, dim2=-1).sum(-1) - logdet - d) / d
+    return {"trace": trace, "c2": c2, "loss": per.mean(), "per_point": per}
+
+
 def exact_flatness(G: torch.Tensor, c2: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Exact counterparts of `flatness_terms` from metrics G (n, d, d)."""
     d = G.shape[-1]

@@ -9,13 +9,16 @@ from pathlib import Path
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
 
     from flatgroove.cli import UserError
     from flatgroove.data import load_dataset
     from flatgroove.evaluate import report
+    from flatgroove.evaluate.heard import nearest_hamming
     from flatgroove.evaluate.study import StudySettings, run_study
     from flatgroove.generate import resolve_model
+    from flatgroove.model.decoding import parse_rule
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -26,15 +29,30 @@ def _evaluate(args: argparse.Namespace) -> int:
     if len(ws) < 2:
         raise UserError(f"{args.data}: the {args.split} split has {len(ws)} windows; need at least 2")
     x = ws.tensors()
+    rule = None
+    if args.decoding:
+        try:
+            rule = parse_rule(args.decoding)
+        except ValueError as e:
+            raise UserError(str(e)) from None
     s = StudySettings(pairs=args.pairs, geodesic_pairs=args.geodesic_pairs,
-                      geodesic_steps=args.geodesic_steps, flat_points=args.flat_points, seed=args.seed)
+                      geodesic_steps=args.geodesic_steps, flat_points=args.flat_points, seed=args.seed,
+                      decoding=rule)
+    # Realism reference: the training windows, and real windows' own distance to them.
+    train_hits = real_nn = None
+    if args.split != "train":
+        tr = load_dataset(args.data, split="train")
+        if len(tr):
+            train_hits = (tr.tensors()[..., :9] > 0.5).numpy()
+            real = (x[:500, :, :9] > 0.5).numpy()
+            real_nn = float(np.median(nearest_hamming(real, train_hits)))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     models, results = {}, {}
     for spec, m in loaded:
         name = _name(spec, m, models)
         t = time.perf_counter()
-        results[name] = run_study(m, x, s, label=name)
+        results[name] = run_study(m, x, s, label=name, train_hits=train_hits, real_nn=real_nn)
         results[name]["seconds"] = time.perf_counter() - t
         models[name] = m
         print(f"{name}: evaluated in {results[name]['seconds']:.0f} s")
@@ -95,4 +113,7 @@ def register(sub) -> None:
     p.add_argument("--figures", type=int, default=1, help="interpolation figures (test pairs)")
     p.add_argument("--seed", type=int, default=0, help="random seed for pairs and points")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--decoding", default=None,
+                   help="decode every model with this rule instead of its own: threshold[:T] or "
+                        "pattern[:LOW:HIGH[:SEED]]")
     p.set_defaults(func=_evaluate)

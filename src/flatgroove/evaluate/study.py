@@ -12,7 +12,9 @@ from tqdm import tqdm
 
 from flatgroove import geometry
 from flatgroove.drums import N_DRUMS
+from flatgroove.evaluate import heard as H
 from flatgroove.evaluate import metrics as M
+from flatgroove.model.decoding import DecodingRule
 
 
 @dataclass
@@ -24,6 +26,7 @@ class StudySettings:
     geodesic_steps: int = 100
     seed: int = 0
     batch: int = 512
+    decoding: DecodingRule | None = None  # None: each model's own rule (from its checkpoint)
 
 
 def fixed_pairs(n_items: int, n_pairs: int, seed: int) -> np.ndarray:
@@ -35,7 +38,11 @@ def fixed_pairs(n_items: int, n_pairs: int, seed: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def reconstruction(model, x: torch.Tensor, batch: int, seed: int) -> dict:
+def reconstruction(model, x: torch.Tensor, batch: int, seed: int, rule: DecodingRule | None = None) -> dict:
+    """Hit F1/precision/recall/accuracy of the decoded Grooves (hits by the decoding rule, as
+    written to MIDI), velocity and offset MAE on true hits, and the −ELBO."""
+    rule = rule or model.decoding
+    thr = torch.from_numpy(rule.thresholds)
     tp = fp = fn = tn = 0
     vel_err = off_err = 0.0
     n_hits = 0
@@ -47,7 +54,7 @@ def reconstruction(model, x: torch.Tensor, batch: int, seed: int) -> dict:
             mu, logvar = model.encoder(xb)
             logits, vel, off = model.decoder(mu)
             t = xb[..., :N_DRUMS] > 0.5
-            p = logits > 0
+            p = torch.sigmoid(logits) >= thr
             tp += int((t & p).sum())
             fp += int((~t & p).sum())
             fn += int((t & ~p).sum())
@@ -70,22 +77,60 @@ def reconstruction(model, x: torch.Tensor, batch: int, seed: int) -> dict:
     }
 
 
+@torch.no_grad()
+def heard_paths(model, z_a, z_b, points: int = 17, rule: DecodingRule | None = None,
+                batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Decoded straight lines as a listener hears them: hits by the decoding rule and their
+    velocities, each (pairs, points, 32, 9)."""
+    rule = rule or model.decoding
+    za, zb = torch.as_tensor(np.asarray(z_a, np.float32)), torch.as_tensor(np.asarray(z_b, np.float32))
+    t = torch.linspace(0, 1, points)
+    z = (za[:, None] + t[None, :, None] * (zb - za)[:, None]).reshape(-1, za.shape[1])
+    ps, vs = [], []
+    for s in range(0, len(z), batch):
+        p, v, _ = model.decode_arrays(z[s : s + batch].numpy())
+        ps.append(p)
+        vs.append(v)
+    p, v = np.concatenate(ps), np.concatenate(vs)
+    shape = (len(za), points) + p.shape[1:]
+    return rule.hits(p).reshape(shape), v.reshape(shape)
+
+
+def builtin_f1(model, rule: DecodingRule | None = None) -> dict[str, float]:
+    """Hit F1 of each built-in groove's reconstruction (does it come back in its own style?)."""
+    from flatgroove.presets import all_builtins
+
+    rule = rule or model.decoding
+    gs = all_builtins()
+    p, _, _ = model.decode_arrays(model.encode(list(gs.values())))
+    return {name: M.hit_metrics(g.hits, h)["f1"] for (name, g), h in zip(gs.items(), rule.hits(p))}
+
+
 def run_study(model, x: torch.Tensor, s: StudySettings | None = None, progress: bool = True,
-              label: str = "") -> dict:
+              label: str = "", train_hits: np.ndarray | None = None, real_nn: float | None = None) -> dict:
     """Every figure of DESIGN §5 for one model on features x (n, 32, 27)."""
     s = s or StudySettings()
     torch.manual_seed(s.seed)
     model.eval()
     bar = tqdm(total=5, desc=f"evaluate {label}".strip(), disable=not progress or None, leave=False)
     out: dict = {"variant": model.variant, "latent_dim": model.latent_dim, "test_windows": len(x)}
-    out["reconstruction"] = reconstruction(model, x, s.batch, s.seed)
+    rule = s.decoding or model.decoding
+    out["decoding"] = rule.to_dict()
+    out["reconstruction"] = reconstruction(model, x, s.batch, s.seed, rule)
+    out["builtin_f1"] = builtin_f1(model, rule)
     bar.update(1)
 
     z = torch.from_numpy(model.encode(x))
     pairs = fixed_pairs(len(x), s.pairs, s.seed)
+    # Heard first: decoded Grooves along the lines, hits by the decoding rule.
+    hits, vel = heard_paths(model, z[pairs[:, 0]], z[pairs[:, 1]], s.points, rule, s.batch)
+    heard = H.path_evenness(hits, vel, seed=s.seed)
+    real_ends = (x[pairs][..., :N_DRUMS] > 0.5).numpy()
+    heard.update(H.midpoint_figures(hits, train_hits, real_ends, real_nn))
+    out["heard"] = heard
     Y = M.interpolation_paths(model.f, z[pairs[:, 0]], z[pairs[:, 1]], s.points, s.batch)
     sm = M.smoothness(Y)
-    sm["abrupt_jump_share"] = M.abrupt_jump_share(M.hits_from_outputs(Y))
+    sm["abrupt_jump_share"] = M.abrupt_jump_share(hits)
     out["interpolation"] = sm
     bar.update(1)
 
@@ -99,8 +144,9 @@ def run_study(model, x: torch.Tensor, s: StudySettings | None = None, progress: 
     bar.update(2)
 
     gp = pairs[: s.geodesic_pairs]
-    geo = M.geodesic_study(model.f, z[gp[:, 0]], z[gp[:, 1]], n_points=s.points, steps=s.geodesic_steps)
-    out["geodesic"] = {k: v for k, v in geo.items() if not isinstance(v, (np.ndarray, torch.Tensor))}
+    if len(gp):  # 0 pairs skips the slowest part (a quick look while tuning)
+        geo = M.geodesic_study(model.f, z[gp[:, 0]], z[gp[:, 1]], n_points=s.points, steps=s.geodesic_steps)
+        out["geodesic"] = {k: v for k, v in geo.items() if not isinstance(v, (np.ndarray, torch.Tensor))}
     bar.update(1)
     bar.close()
     out["_z"] = z

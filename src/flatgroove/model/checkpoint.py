@@ -12,6 +12,7 @@ import torch
 
 from flatgroove.errors import CheckpointError
 from flatgroove.model.config import ModelConfig
+from flatgroove.model.decoding import DecodingRule
 from flatgroove.model.vae import GrooveVAE
 
 FORMAT = "flatgroove-checkpoint"
@@ -67,6 +68,10 @@ def model_from_checkpoint(ck: dict[str, Any], path: str = "checkpoint") -> Groov
         model.load_state_dict(state)
     except (ValueError, RuntimeError, TypeError) as e:
         raise CheckpointError(f"{path}: weights do not fit the model ({str(e)[:200]})") from None
+    try:
+        model.decoding = DecodingRule.from_dict(ck.get("decoding"))
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: bad decoding rule ({e})") from None
     model.eval()
     model.checkpoint_info = {k: ck.get(k) for k in ("kappa", "data", "metrics", "train_config", "name")}
     return model
@@ -90,9 +95,13 @@ def load_model(path: str | os.PathLike | None = None, device: str = "cpu") -> Gr
     return model_from_checkpoint(ck, str(path)).to(device)
 
 
-def export_shipped(src: str | os.PathLike, dst: str | os.PathLike, name: str) -> Path:
-    """Copy a trained model's weights (half precision, no optimiser) for shipping in the package."""
+def export_shipped(src: str | os.PathLike, dst: str | os.PathLike, name: str,
+                   decoding: DecodingRule | None = None) -> Path:
+    """Copy a trained model's weights (half precision, no optimiser) for shipping in the
+    package, with the decoding rule every user of the model will hear."""
     ck = read_checkpoint(src)
     sd = {k: v.half() if v.is_floating_point() else v for k, v in ck["state_dict"].items()}
-    keep = {k: ck.get(k) for k in ("model_config", "kappa", "data", "metrics", "train_config")}
+    keep = {k: ck.get(k) for k in ("model_config", "kappa", "data", "metrics", "train_config", "decoding")}
+    if decoding is not None:
+        keep["decoding"] = decoding.to_dict()
     return save_checkpoint(dst, {**keep, "state_dict": sd, "name": name})

@@ -14,6 +14,7 @@ from flatgroove.drums import N_DRUMS
 from flatgroove.groove import Groove, stack_features
 from flatgroove.model.config import ModelConfig
 from flatgroove.model.decoder import Decoder, geometry_output
+from flatgroove.model.decoding import DecodingRule
 from flatgroove.model.encoder import Encoder
 from flatgroove.model.prior import VHPPrior, kl_std_normal
 
@@ -26,6 +27,8 @@ class GrooveVAE(nn.Module):
         self.encoder = Encoder(c.latent_dim, c.enc_hidden, c.enc_layers, c.dropout)
         self.decoder = Decoder(c.latent_dim, c.dec_hidden, c.dec_layers, c.step_embed)
         self.prior = VHPPrior(c.latent_dim, c.prior_hidden, c.prior_samples) if c.variant != "vae" else None
+        # How p becomes heard hits; set from the checkpoint (model.decoding), used by decode().
+        self.decoding = DecodingRule()
 
     @property
     def latent_dim(self) -> int:
@@ -91,13 +94,16 @@ class GrooveVAE(nn.Module):
         logits, vel, off = self.decoder(zt)
         return torch.sigmoid(logits).cpu().numpy(), vel.cpu().numpy(), off.cpu().numpy()
 
-    def decode(self, z, tempo: float = 120.0, threshold: float = 0.5) -> list[Groove]:
-        """Grooves for latent points z (n, d) or (d,): a hit where p >= threshold."""
+    def decode(self, z, tempo: float = 120.0, threshold: float | None = None) -> list[Groove]:
+        """Grooves for latent points z (n, d) or (d,), hits by the model's decoding rule (or,
+        if `threshold` is given, a hit where p >= threshold)."""
         p, v, o = self.decode_arrays(z)
-        feats = np.concatenate([p, v, o], axis=-1)
-        return [Groove.from_features(f, tempo=tempo, threshold=threshold) for f in feats]
+        rule = self.decoding if threshold is None else DecodingRule("threshold", threshold=threshold)
+        hits = rule.hits(p)
+        return [Groove.from_features(np.concatenate([h, vi, oi], axis=-1), tempo=tempo)
+                for h, vi, oi in zip(hits, v, o)]
 
-    def reconstruct(self, grooves, threshold: float = 0.5) -> list[Groove]:
+    def reconstruct(self, grooves, threshold: float | None = None) -> list[Groove]:
         gs = [grooves] if isinstance(grooves, Groove) else grooves
         z = self.encode(gs)
         tempos = [g.tempo for g in gs] if gs and isinstance(gs[0], Groove) else [120.0] * len(z)

@@ -48,6 +48,10 @@ def _train(args: argparse.Namespace) -> int:
             raise UserError(f"{args.kappa_from}: has no validation reconstruction figure for κ")
         tc.kappa = float(rec) * args.kappa_slack
         print(f"κ = {tc.kappa:.3f} (from {args.kappa_from}: val recon {rec:.3f} × {args.kappa_slack})")
+    if args.init_from is not None:
+        tc.init_from = args.init_from
+    if args.kappa_train_slack is not None:
+        tc.kappa_train_slack = args.kappa_train_slack
     if args.threads:
         tc.threads = args.threads
     if tc.threads:
@@ -64,6 +68,8 @@ def _train(args: argparse.Namespace) -> int:
             "bars": 2, "hop_bars": 1}
     try:
         tr = Trainer(mc, tc, train.tensors(), val.tensors(), out, device=_device(args.device), data_info=info)
+        if getattr(tr, "kappa_note", None) and not args.resume:
+            print(tr.kappa_note)
         if args.resume:
             tr.resume()
             print(f"resumed {out} at step {tr.step} (epoch {tr.epoch + 1}, λ = {tr.geco.lam:.4g})")
@@ -120,6 +126,10 @@ def register(sub) -> None:
                    help="set κ from a baseline run's best validation reconstruction")
     p.add_argument("--kappa-slack", dest="kappa_slack", type=float, default=1.0,
                    help="with --kappa-from: κ = this × the baseline's figure (default 1)")
+    p.add_argument("--init-from", dest="init_from", default=None,
+                   help="warm start: encoder and decoder weights from this checkpoint (same sizes)")
+    p.add_argument("--kappa-train-slack", dest="kappa_train_slack", type=float, default=None,
+                   help="with --init-from: κ = this × the warm model's reconstruction on training batches")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where to train (default auto: CUDA if available, else CPU)")

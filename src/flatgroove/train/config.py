@@ -38,6 +38,16 @@ class TrainConfig:
     flat_eta: float = 0.2
     flat_estimator: str = "fd"
     flat_eps: float = 1e-2
+    # "frobenius": ‖G/c² − I‖²_F / d from random probes at flat_points mixups;
+    # "stein": tr(G/c²) − log det(G/c²) − d (per d) from the exact G (d finite-difference
+    # columns) at flat_exact_points mixups: sees collapsed directions (geometry.stein_flatness)
+    flat_loss: str = "frobenius"
+    flat_exact_points: int = 4
+    # warm start: encoder and decoder weights from a trained checkpoint (same sizes); the
+    # prior starts fresh. kappa_train_slack > 0 sets κ to that × the warm model's mean
+    # reconstruction on training batches (its validation figure is lax: 43.6 vs 33.5)
+    init_from: str = ""
+    kappa_train_slack: float = 0.0
     # logging and checkpoints
     log_every: int = 50
     checkpoint_every: int = 500  # steps between mid-epoch checkpoints (besides each epoch)

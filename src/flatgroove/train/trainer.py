@@ -57,6 +57,52 @@ class Trainer:
         self.batch_in_epoch = 0
         self.best = math.inf
         self.steps_per_epoch = math.ceil(len(train_x) / tc.batch_size)
+        if tc.init_from:
+            self.warm_start(tc.init_from)
+
+    def warm_start(self, path: str | Path) -> None:
+        """Encoder and decoder weights from a trained model of the same sizes (a converged vae
+        gives vhp/flat the reconstruction they cannot reach from scratch in a CPU budget); the
+        prior starts fresh. With kappa_train_slack, κ comes from that model's reconstruction on
+        training batches, where GECO measures it."""
+        try:
+            ck = read_checkpoint(path)
+        except CheckpointError as e:
+            raise TrainError(f"cannot warm-start: {e}") from None
+        src = ck["state_dict"]
+        own = self.model.state_dict()
+        parts = ("encoder.", "decoder.")
+        keep = {k: v.float() for k, v in src.items() if k.startswith(parts)}
+        bad = [k for k, v in keep.items() if k not in own or own[k].shape != v.shape]
+        missing = [k for k in own if k.startswith(parts) and k not in keep]
+        if bad or missing:
+            raise TrainError(f"cannot warm-start from {path}: its encoder/decoder sizes differ "
+                             f"(e.g. {(bad or missing)[0]}); use the same latent_dim and widths")
+        self.model.load_state_dict(keep, strict=False)
+        if self.tc.kappa_train_slack > 0:
+            rec = self.train_reconstruction()
+            self.tc.kappa = self.geco.kappa = rec * self.tc.kappa_train_slack
+            self.kappa_note = f"κ = {self.tc.kappa:.3f} ({self.tc.kappa_train_slack} × warm model's training recon {rec:.3f})"
+
+    @torch.no_grad()
+    def train_reconstruction(self, batches: int = 40) -> float:
+        """Mean reconstruction of the current model on training batches, z sampled as in
+        training; its own RNG, so the training stream does not shift."""
+        m, bs = self.model, self.tc.batch_size
+        was = m.training
+        m.eval()
+        tot, n = 0.0, 0
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(54321)
+            idx = torch.randperm(len(self.train_x))[: batches * bs]
+            for s in range(0, len(idx), bs):
+                x = self.train_x[idx[s : s + bs]].to(self.device)
+                mu, logvar = m.encoder(x)
+                z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+                tot += float(m.reconstruction(x, *m.decoder(z))["recon"].sum())
+                n += len(x)
+        m.train(was)
+        return tot / max(n, 1)
 
     # -- objective ---------------------------------------------------------------------------
     def flat_weight(self) -> float:
@@ -71,9 +117,22 @@ class Trainer:
         mu, logvar = m.encoder(x)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         w = self.flat_weight()
-        flat_on = m.variant == "flat" and (w > 0 or not m.training)
+        # A batch of one (the last of an epoch) has nothing to mix: no flatness term there.
+        flat_on = m.variant == "flat" and (w > 0 or not m.training) and len(x) >= 2
         fd = flat_on and tc.flat_estimator == "fd"
-        if fd:
+        if flat_on and tc.flat_loss == "stein":
+            # The exact G at a few mixups: d central-difference columns each, decoded in the
+            # same call as the batch (geometry.basis_fd_inputs).
+            zt = geometry.mixup(mu.detach(), tc.flat_exact_points, tc.flat_eta)
+            z_fd = geometry.basis_fd_inputs(zt, tc.flat_eps)
+            logits, vel, off = m.decoder(torch.cat([z, z_fd]))
+            b = len(z)
+            y = geometry_output(logits[b:], vel[b:], off[b:])
+            G = geometry.metric_from_fd(y, len(zt), zt.shape[1], tc.flat_eps)
+            ft = geometry.stein_flatness(G.double())
+            ft = {"loss": ft["loss"].float(), "c2": ft["c2"].float()}
+            logits, vel, off = logits[:b], vel[:b], off[:b]
+        elif fd:
             # Mixups of this batch's encodings, detached: flatness shapes the decoder only.
             # Their central-difference rows ride in the same decoder call as the batch: one
             # LSTM pass over 3x the rows costs far less than two passes.
@@ -99,7 +158,7 @@ class Trainer:
         lam = self.geco.lam
         loss = out["kl"] + lam * out["recon"]
         if flat_on:
-            if not fd:
+            if not fd and tc.flat_loss != "stein":
                 zt = geometry.mixup(mu.detach(), tc.flat_points, tc.flat_eta)
                 ft = geometry.flatness_terms(m.f, zt, tc.flat_probes, tc.flat_estimator, tc.flat_eps)
             out["flat"] = ft["loss"]

@@ -89,7 +89,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a MIDI input (controller) that steers the jam with the page; repeatable")
     p.add_argument("--midi-out", action="append", default=[], metavar="PORT",
                    help="also send the machine's notes to this MIDI output; repeatable")
-    p.add_argument("--midi-api", default="auto", choices=["auto", "alsa", "jack"])
+    p.add_argument("--midi-api", default="auto", choices=["auto", "alsa", "jack"],
+                   help="MIDI system for the page's MIDI output (default: ALSA if present, else JACK)")
     p.add_argument("--log-level", default="warning",
-                   choices=["critical", "error", "warning", "info", "debug"])
+                   choices=["critical", "error", "warning", "info", "debug"],
+                   help="server log detail (default warning)")
     p.set_defaults(func=_serve)

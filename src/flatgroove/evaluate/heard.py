@@ -1,0 +1,146 @@
+"""What a listener hears along a path: metrics on decoded Grooves (hits by the model's decoding
+rule, their velocities), not on the network's outputs (DESIGN §5, "heard first").
+
+Model-agnostic: every function takes arrays of decoded paths, hits (pairs, points, 32, 9) in
+{0, 1} and velocities of the same shape, so the same numbers come out for every variant and
+decoding rule.
+
+- hit-change CV: per pair, the number of cells that flip at each step; std/mean over the steps
+  (0 = perfectly even), and max/mean.
+- bunching ratio: that CV over the CV the same changes would have if each fell on a uniformly
+  random step (Monte Carlo, seeded). Pairs with few changes have a high CV from counting noise
+  alone; the ratio removes that bias (1 = as even as chance, < 1 more even than chance).
+- abrupt-pair share: pairs where one step carries more than a third of all changes.
+- grouped-flip share: flips that come in groups of >= 4 (same drum, same direction, same step).
+- the same CV, bunching and abrupt share on the velocity-weighted change Σ|Δ(hit·velocity)|.
+- midpoint: hits at t = 0.5 over the mean of the ends; Hamming distance to the nearest training
+  window, against real windows' own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+GROUP = 4  # flips of one drum, one direction, at one step, that count as a group
+
+
+def _cells(a: np.ndarray) -> np.ndarray:
+    """(pairs, points, cells) float64 from (pairs, points, 32, 9) or (pairs, points, cells)."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim < 3:
+        raise ValueError(f"paths must be (pairs, points, ...), got shape {a.shape}")
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def _cv(s: np.ndarray) -> np.ndarray:
+    """Per row std/mean (population std); NaN where the mean is 0."""
+    m = s.mean(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(m > 0, s.std(axis=1) / np.where(m > 0, m, 1), np.nan)
+
+
+def random_placement_cv(change: np.ndarray, draws: int = 64, seed: int = 0) -> np.ndarray:
+    """Per pair, the expected CV of the step totals if every nonzero per-cell change (step,
+    cell) of that pair fell on a uniformly random step instead: (pairs,). change is
+    (pairs, steps, cells) of magnitudes >= 0. Monte Carlo with a fixed seed."""
+    rng = np.random.default_rng(seed)
+    pairs, steps, _ = change.shape
+    out = np.full(pairs, np.nan)
+    for i in range(pairs):
+        m = change[i][change[i] > 0]
+        if m.size == 0:
+            continue
+        where = rng.integers(0, steps, (draws, m.size))
+        tot = np.zeros((draws, steps))
+        np.add.at(tot, (np.repeat(np.arange(draws), m.size), where.ravel()), np.tile(m, draws))
+        out[i] = np.nanmean(_cv(tot))
+    return out
+
+
+def _evenness(change: np.ndarray, prefix: str, seed: int) -> dict[str, float]:
+    """CV, max/mean, bunching and abrupt share of per-(pair, step, cell) change magnitudes."""
+    s = change.sum(axis=2)  # (pairs, steps)
+    moving = s.sum(axis=1) > 0
+    s, change = s[moving], change[moving]
+    if not len(s):
+        nan = float("nan")
+        return {f"{prefix}cv": nan, f"{prefix}max_over_mean": nan, f"{prefix}bunching": nan,
+                f"{prefix}abrupt_share": nan, f"{prefix}n_pairs": 0}
+    cv = _cv(s)
+    ref = random_placement_cv(change, seed=seed)
+    mean = s.mean(axis=1)
+    return {
+        f"{prefix}cv": float(np.nanmean(cv)),
+        f"{prefix}max_over_mean": float(np.mean(s.max(axis=1) / mean)),
+        # A ratio of means: stable where single pairs have a tiny reference.
+        f"{prefix}bunching": float(np.nanmean(cv) / np.nanmean(ref)),
+        f"{prefix}random_cv": float(np.nanmean(ref)),
+        f"{prefix}abrupt_share": float(np.mean(s.max(axis=1) > s.sum(axis=1) / 3)),
+        f"{prefix}n_pairs": len(s),
+    }
+
+
+def grouped_flip_share(hits: np.ndarray, group: int = GROUP) -> float:
+    """Share of all flips that come in groups of >= `group` flips of the same drum in the same
+    direction at the same step. hits (pairs, points, 32, 9) binary."""
+    h = np.asarray(hits, dtype=np.int8)
+    d = np.diff(h, axis=1)  # (pairs, steps, 32, 9) in {-1, 0, 1}
+    on = (d > 0).sum(axis=2)  # (pairs, steps, 9): onsets per drum and step
+    off = (d < 0).sum(axis=2)
+    total = on.sum() + off.sum()
+    if total == 0:
+        return float("nan")
+    grouped = on[on >= group].sum() + off[off >= group].sum()
+    return float(grouped / total)
+
+
+def path_evenness(hits: np.ndarray, velocities: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """Every evenness figure of decoded paths: hits and velocities (pairs, points, 32, 9)."""
+    h = _cells(hits)
+    hv = h * _cells(velocities)
+    flips = np.abs(np.diff(h, axis=1))
+    out = _evenness(flips, "hit_", seed)
+    out["changes_per_pair"] = float(flips.sum(axis=(1, 2)).mean())
+    out["grouped_flip_share"] = grouped_flip_share(hits)
+    out.update(_evenness(np.abs(np.diff(hv, axis=1)), "vel_", seed))
+    return out
+
+
+def nearest_hamming(query: np.ndarray, reference: np.ndarray, chunk: int = 512,
+                    exclude_self: bool = False) -> np.ndarray:
+    """Per query groove, the Hamming distance (cells) of its hits to the nearest reference
+    groove. query (n, 32, 9), reference (m, 32, 9), both binary. With exclude_self, a query
+    that is itself in the reference (distance 0 at the same index) is matched to the next."""
+    q = np.asarray(query, np.float32).reshape(len(query), -1)
+    r = np.asarray(reference, np.float32).reshape(len(reference), -1)
+    rn = r.sum(1)
+    out = np.empty(len(q))
+    for s in range(0, len(q), chunk):
+        qc = q[s : s + chunk]
+        dist = qc.sum(1)[:, None] + rn[None, :] - 2 * qc @ r.T
+        if exclude_self:
+            idx = np.arange(s, s + len(qc))
+            dist[np.arange(len(qc)), idx] = np.inf
+        out[s : s + chunk] = dist.min(1)
+    return out
+
+
+def midpoint_figures(hits: np.ndarray, train_hits: np.ndarray | None = None,
+                     real_ends: np.ndarray | None = None, real_nn: float | None = None) -> dict:
+    """Hits at the middle point of each path against its ends, and the midpoint's distance to
+    the nearest training window. hits (pairs, points, 32, 9); real_ends (pairs, 2, 32, 9) the
+    true grooves at the ends (for the decoded-vs-real end distance)."""
+    h = np.asarray(hits, np.float32)
+    mid = h[:, h.shape[1] // 2]
+    ends = 0.5 * (h[:, 0].sum((1, 2)) + h[:, -1].sum((1, 2)))
+    out = {"mid_density_ratio": float(mid.sum() / max(ends.sum(), 1e-9)),
+           "end_distance": float(np.abs(h[:, 0] - h[:, -1]).sum((1, 2)).mean())}
+    if real_ends is not None:
+        re = np.asarray(real_ends, np.float32)
+        out["real_end_distance"] = float(np.abs(re[:, 0] - re[:, 1]).sum((1, 2)).mean())
+        out["end_distance_ratio"] = out["end_distance"] / max(out["real_end_distance"], 1e-9)
+    if train_hits is not None:
+        out["mid_nn_hamming"] = float(np.median(nearest_hamming(mid, train_hits)))
+        if real_nn is not None:
+            out["real_nn_hamming"] = float(real_nn)
+    return out
