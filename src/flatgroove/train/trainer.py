@@ -260,6 +260,8 @@ class Trainer:
              f"vel MAE {v['vel_mae']:.3f} off MAE {v['off_mae']:.3f} λ {v['lam']:.3g}")
         if "flat" in v:
             s += f" flat {v['flat']:.3g} c² {v['c2']:.3g}"
+        if "heard_cv" in v:
+            s += f" heard CV {v['heard_cv']:.3f} bunching {v['heard_bunching']:.3f}"
         return s
 
     @torch.no_grad()
@@ -289,13 +291,33 @@ class Trainer:
                 hits = x[..., :N_DRUMS]
                 vel_err += float((hits * (vel - x[..., N_DRUMS:2 * N_DRUMS]).abs()).sum())
                 off_err += float((hits * (off - x[..., 2 * N_DRUMS:]).abs()).sum())
-        m.train()
         v = {k: s / max(n, 1) for k, s in sums.items()}
+        v.update(self.heard_figures())
+        m.train()
         prec, rec = tp / max(pp, 1), tp / max(ap, 1)
         v.update(hit_f1=2 * prec * rec / max(prec + rec, 1e-12), hit_precision=prec, hit_recall=rec,
                  vel_mae=vel_err / max(ap, 1), off_mae=off_err / max(ap, 1), lam=self.geco.lam,
                  neg_elbo=v.get("recon", 0.0) + v.get("kl", 0.0))
         return v
+
+    @torch.no_grad()
+    def heard_figures(self, pairs: int = 64) -> dict:
+        """Cheap heard figures at every validation: evenness of the decoded hits along straight
+        lines between fixed validation pairs, by the plain threshold and the threshold pattern."""
+        from flatgroove.evaluate.heard import path_evenness
+        from flatgroove.evaluate.study import fixed_pairs, heard_paths
+        from flatgroove.model.decoding import DecodingRule
+
+        if len(self.val_x) < 2:
+            return {}
+        pr = fixed_pairs(len(self.val_x), pairs, 0)
+        z = self.model.encoder(self.val_x[torch.from_numpy(pr.ravel())].to(self.device))[0].cpu().numpy()
+        out = {}
+        for tag, rule in (("", DecodingRule()), ("pattern_", DecodingRule("pattern"))):
+            h, vel = heard_paths(self.model, z[0::2], z[1::2], 17, rule)
+            e = path_evenness(h, vel)
+            out.update({f"heard_{tag}cv": e["hit_cv"], f"heard_{tag}bunching": e["hit_bunching"]})
+        return out
 
     # -- checkpoints -----------------------------------------------------------------------------
     def config_dict(self) -> dict:
