@@ -36,7 +36,8 @@ On the internal clock (--bpm) the jam prints one status line per bar, as the sim
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ports", help="list MIDI input and output ports")
+    p = sub.add_parser("ports", help="list MIDI ports: sources to listen to, destinations to "
+                                     "play to, and flatgroove's own")
     p.add_argument("--api", default="auto", choices=["auto", "alsa", "jack"],
                    help="MIDI system (default: ALSA if present, else JACK)")
     p.set_defaults(func=_ports)
