@@ -73,3 +73,22 @@ def test_session_roll(tmp_path):
     p2 = session_roll(d, m[:2], tmp_path / "s2.png", annotations=[None, "start", None, "go"])
     check_png(p2)
     check_png(session_roll([], [], tmp_path / "empty.png"), min_w=500)
+
+
+def test_blend_grid_is_drawn_as_a_grid(tmp_path):
+    from flatgroove.plots import blend_grid
+
+    names = ["rock", "funk", "disco", "hiphop"]
+    shapes = {}
+    for n in (2, 3, 4):
+        rows = [[builtin(names[(i + j) % 4]) for j in range(n)] for i in range(n)]
+        img = check_png(blend_grid(rows, tmp_path / f"b{n}.png", title="blend", corners=names))
+        shapes[n] = img.shape[:2]
+    # Rows stack downwards and columns rightwards: both sides grow with the grid, unlike a
+    # strip (one row) whose height stays fixed; the grid stays roughly square-ish.
+    assert shapes[2][0] < shapes[3][0] < shapes[4][0]
+    assert shapes[2][1] < shapes[3][1] < shapes[4][1]
+    h, w = shapes[4]
+    assert 0.3 < h / w < 1.5
+    with pytest.raises(ValueError):
+        blend_grid([], tmp_path / "none.png")

@@ -37,9 +37,30 @@ def _data_stats(args: argparse.Namespace) -> int:
         hpd = ws.hits_per_drum()
         for name, n in zip(DRUMS, hpd):
             print(f"  {name:<10}{int(n):>9}")
-    for f, why in ws.skipped[:20]:
-        print(f"skipped: {why}")
+    _print_skipped(ws.skipped, files + len(ws.skipped))
     return 0
+
+
+def _skip_reason(file: str, why: str) -> str:
+    """'path: too short for a window (1 bar ...)' -> 'too short for a window': the reason
+    without the file name and the details, so that files skipped for one reason group."""
+    r = why[len(file):].lstrip(": ") if why.startswith(file) else why
+    return r.split(" (")[0].strip() or "unreadable"
+
+
+def _print_skipped(skipped: list[tuple[str, str]], total: int, show: int = 3) -> None:
+    if not skipped:
+        return
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for f, why in skipped:
+        groups.setdefault(_skip_reason(f, why), []).append((f, why))
+    print(f"skipped     {len(skipped)} of {total} files")
+    for reason, items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        print(f"  {len(items):>5}  {reason}")
+        for _, why in items[:show]:
+            print(f"           {why}")
+        if len(items) > show:
+            print(f"           ... {len(items) - show} more")
 
 
 def _data_show(args: argparse.Namespace) -> int:
@@ -73,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--no-cache", action="store_true", help="rebuild the windows from MIDI")
     st.set_defaults(func=_data_stats)
     sh = dsub.add_parser("show", help="the grids of a MIDI file's 2-bar windows")
-    sh.add_argument("file")
+    sh.add_argument("file", help="a MIDI file")
     sh.add_argument("--map", default="gm", choices=["gm", "td11"], help="drum pitch map")
     sh.add_argument("--hop", type=int, default=2, help="bars between windows (default 2)")
     sh.add_argument("--limit", type=int, default=8, help="show at most this many windows")

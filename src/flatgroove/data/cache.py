@@ -18,7 +18,7 @@ import numpy as np
 from flatgroove.data.windows import META_COLUMNS, WindowSet
 from flatgroove.groove import N_DRUMS, N_FEATURES, N_STEPS
 
-CACHE_VERSION = 2  # 2: sparse features
+CACHE_VERSION = 3  # 2: sparse features; 3: files with no window are listed as skipped
 
 
 def cache_dir() -> Path:

@@ -38,6 +38,12 @@ def build_windows(
             continue
         if len(feats):
             parts.append((feats, starts, tempos, meta))
+        else:  # said, not silently dropped: `data stats` counts the reasons
+            why = (f"too short for a window ({part.n_bars} bar{'s' if part.n_bars != 1 else ''} "
+                   "of drums; a window is 2 bars)" if part.n_bars < 2 else
+                   f"no drum hits in any 2-bar window ({part.n_bars} bars)")
+            log.info("skipped %s: %s", path, why)
+            skipped.append((str(path), f"{path}: {why}"))
     if skipped:
         log.warning("skipped %d of %d files (see above)", len(skipped), len(entries))
     return WindowSet.concat(parts, skipped)
