@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   creates .venv, installs flatgroove, runs the main job on the embedded default
+#   make demo   creates .venv, installs flatgroove (with a General MIDI SoundFont), runs the
+#               main job on the embedded default
 #   make test   creates .venv, installs flatgroove with its test tools, runs the test suite
 PY ?= python3
 VENV := .venv
@@ -11,11 +12,11 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,soundfont]'
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/flatgroove demo --out out/demo
+	$(BIN)/flatgroove demo --out out/demo --soundfont auto
 
 test: $(STAMP) system-deps
 	$(BIN)/ruff check src tests benchmarks

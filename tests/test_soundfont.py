@@ -130,3 +130,16 @@ def test_cli_soundfont_option(tmp_path, capsys):
                  "--soundfont", str(sf)]) == 0
     x, sr, _ = _read(wav)
     assert sr == SOUNDFONT_RATE and np.abs(x).max() > 0.1
+
+
+def test_auto_uses_the_soundfont_only_when_installed(tmp_path, monkeypatch):
+    sf = tmp_path / "mine.sf2"
+    sf.write_bytes(b"RIFF")
+    monkeypatch.setenv(audio.SOUNDFONT_ENV, str(sf))
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "midirenderer", None)  # not installed: the built-in kit
+        assert resolve_soundfont("auto") is None
+    pytest.importorskip("midirenderer", reason="midirenderer is not installed")
+    assert resolve_soundfont("auto") == sf
+    monkeypatch.setattr(audio, "default_soundfont", lambda: None)
+    assert resolve_soundfont("auto") is None  # no SoundFont: the built-in kit, no error

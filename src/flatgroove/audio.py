@@ -329,10 +329,17 @@ def default_soundfont() -> Path | None:
 
 def resolve_soundfont(spec: str | os.PathLike | None) -> Path | None:
     """None (built-in kit), 'gm' (the General MIDI SoundFont found by `default_soundfont`),
-    or a path to a .sf2 file. Raises AudioError saying what to do when there is none."""
+    'auto' (that SoundFont when it and midirenderer are installed, else None: the built-in
+    kit), or a path to a .sf2 file. Raises AudioError saying what to do when there is none."""
     if spec is None:
         return None
-    if str(spec).lower() in ("gm", "default", "auto"):
+    if str(spec).lower() == "auto":
+        try:
+            import midirenderer  # noqa: F401
+        except ImportError:
+            return None
+        return default_soundfont()
+    if str(spec).lower() in ("gm", "default"):
         found = default_soundfont()
         if found is None:
             raise AudioError(

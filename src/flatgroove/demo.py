@@ -45,5 +45,6 @@ def register(sub) -> None:
     p.add_argument("--model", default="flat", help="flat (default), vae or a checkpoint")
     p.add_argument("--soundfont", default=None, metavar="SF2|gm",
                    help="render session.wav with this SoundFont's General MIDI drum kit; 'gm' "
-                        "finds one (pip install 'flatgroove[soundfont]'); default: built-in kit")
+                        "finds one (pip install 'flatgroove[soundfont]'), 'auto' uses it when "
+                        "installed; default: the built-in kit")
     p.set_defaults(func=_demo)
