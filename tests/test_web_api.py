@@ -23,6 +23,11 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 
+# TestClient sends Host: testserver (its WebSockets always do); a served app answers only
+# to its own names (tests/test_hostile_web.py checks that).
+TEST_HOSTS = ["testserver"]
+
+
 def make_checkpoint(path: Path, latent_dim: int, seed: int = 0) -> Path:
     import torch
 
@@ -62,7 +67,7 @@ def client(studio):
     from flatgroove.web.server import create_app
 
     jam = JamSession(studio, bpm=240.0, idle_stop_s=None)
-    app = create_app(studio, jam=jam)
+    app = create_app(studio, jam=jam, hosts=TEST_HOSTS)
     with TestClient(app) as c:
         yield c
     jam.stop()
@@ -578,7 +583,7 @@ def test_midi_controller_and_page_steer_one_session(studio):
 
     knob = MemoryInput()
     jam = JamSession(studio, bpm=240.0, inputs=[knob], idle_stop_s=None)
-    with TestClient(create_app(studio, jam=jam)) as c, c.websocket_connect("/ws/jam") as ws:
+    with TestClient(create_app(studio, jam=jam, hosts=TEST_HOSTS)) as c, c.websocket_connect("/ws/jam") as ws:
         _states(ws, lambda m: m["type"] == "state" and m.get("bar", -1) >= 0)
         ws.send_json({"type": "a", "value": 0.2})
         _states(ws, lambda m: m["type"] == "state" and m["a"] == 0.2)
@@ -595,7 +600,7 @@ def test_jam_stops_when_idle_and_restarts(studio):
     from flatgroove.web.server import create_app
 
     jam = JamSession(studio, bpm=240.0, idle_stop_s=0.2)
-    with TestClient(create_app(studio, jam=jam)) as c:
+    with TestClient(create_app(studio, jam=jam, hosts=TEST_HOSTS)) as c:
         with c.websocket_connect("/ws/jam") as ws:
             _states(ws, lambda m: m["type"] == "state" and m.get("running"))
         deadline = time.monotonic() + 5

@@ -27,7 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
     from flatgroove.errors import UserError
     from flatgroove.generate import resolve_model
     from flatgroove.web.jam import JamSession
-    from flatgroove.web.server import create_app
+    from flatgroove.web.server import create_app, uvicorn_options
     from flatgroove.web.service import ApiError, Studio
 
     if not 0 <= args.port <= 65535:
@@ -54,7 +54,9 @@ def _serve(args: argparse.Namespace) -> int:
         outputs = [TimedOutput(b, n) for n in args.midi_out]
     jam = JamSession(studio, drummer=args.drummer, bpm=args.bpm, controls=args.controls,
                      inputs=inputs, outputs=outputs)
-    app = create_app(studio, jam=jam, warm=True)
+    wildcard = args.host in ("0.0.0.0", "::", "")
+    hosts = ["127.0.0.1", "localhost", "::1"] + ([] if wildcard else [args.host]) + args.allow_host
+    app = create_app(studio, jam=jam, warm=True, hosts=hosts, origins=args.allow_origin)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"flatgroove: warning: listening on {args.host}: anyone who can reach this "
               "machine can use the server (there is no login)", file=sys.stderr)
@@ -62,7 +64,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"flatgroove: serving {model.variant} model (d = {model.latent_dim}) on "
           f"http://{host}:{args.port}/  (Ctrl-C stops)", flush=True)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                    **uvicorn_options())
     finally:
         jam.stop()
         for p in inputs + outputs:
@@ -91,6 +94,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also send the machine's notes to this MIDI output; repeatable")
     p.add_argument("--midi-api", default="auto", choices=["auto", "alsa", "jack"],
                    help="MIDI system for the page's MIDI output (default: ALSA if present, else JACK)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer to this Host name (e.g. the machine's name with --host "
+                        "0.0.0.0; '*' for any); the server answers to 127.0.0.1 and localhost")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="let pages from this origin (e.g. http://example.com:3000) use the API "
+                        "and the jam; by default only the server's own page can")
     p.add_argument("--log-level", default="warning",
                    choices=["critical", "error", "warning", "info", "debug"],
                    help="server log detail (default warning)")

@@ -12,6 +12,7 @@ from flatgroove.groove import N_DRUMS, N_STEPS, Groove
 
 MAX_LATENT = 1024  # longest z accepted (models are far smaller; bounds the request)
 Z_LIMIT = 100.0  # |z_i| beyond this is not a latent point any model was trained near
+POINT_LIMIT = 100.0  # map coordinates likewise (the map spans a few units)
 MAX_STEPS = 65  # interpolation points
 MAX_GRID = 8  # blend grid side
 MAX_SAMPLES = 32
@@ -46,8 +47,15 @@ class GrooveIn(Strict):
 
 
 def _finite(v: list[float] | tuple[float, ...] | None, what: str) -> None:
-    if v is not None and not all(math.isfinite(x) for x in v):
+    """Finite, and within the bounds of the latent space: a map point or z beyond them is no
+    groove, and 1e308 would overflow into inf and NaN downstream."""
+    if v is None:
+        return
+    if not all(math.isfinite(x) for x in v):
         raise ValueError(f"{what} must be finite numbers")
+    limit = POINT_LIMIT if what == "point" else Z_LIMIT
+    if max(abs(x) for x in v) > limit:
+        raise ValueError(f"{what} values must lie within ±{limit:g}")
 
 
 class GrooveRef(Strict):
@@ -69,8 +77,6 @@ class GrooveRef(Strict):
             )
         _finite(self.z, "z")
         _finite(self.point, "point")
-        if self.z is not None and max(abs(x) for x in self.z) > Z_LIMIT:
-            raise ValueError(f"z values must lie within ±{Z_LIMIT:g}")
         return self
 
 
@@ -98,8 +104,6 @@ class DecodeRequest(Strict):
             raise ValueError("give exactly one of z (a latent vector) or point (a map position)")
         _finite(self.z, "z")
         _finite(self.point, "point")
-        if self.z is not None and max(abs(x) for x in self.z) > Z_LIMIT:
-            raise ValueError(f"z values must lie within ±{Z_LIMIT:g}")
         return self
 
 

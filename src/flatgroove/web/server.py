@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +30,84 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 2 << 20  # bytes: the largest JSON body (128 grooves) is well under this
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # the names a local server answers to
+MAX_FRAME = 64 << 10  # bytes: the largest jam control message (a z of 1024 numbers) is ~20 kB
+MAX_FRAMES_PER_S = 50  # control messages a socket may send per second (a burst of 2 s allowed)
+MAX_SOCKETS = 16  # jam pages connected at once
+
+
+def finite_json(obj: Any) -> Any:
+    """`obj` with every NaN or infinite float replaced by None: no NaN/inf ever leaves the
+    server (bare NaN is not JSON, and a page's JSON.parse throws on it)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any) -> str:
+    """Strict JSON: NaN/inf become null (and are logged, for they are a bug upstream)."""
+    try:
+        return json.dumps(obj, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        log.warning("non-finite number in a response; sent as null")
+        return json.dumps(finite_json(obj), allow_nan=False, separators=(",", ":"))
+
+
+HEADER_TIMEOUT_S = 3.0  # a connection must finish its request headers within this
+MAX_CONNECTIONS = 200  # open connections and tasks at once (uvicorn answers 503 beyond)
+
+
+def _guarded_h11():
+    """uvicorn's h11 protocol with a deadline on request headers: a client that opens a
+    connection and trickles (or never finishes) its headers is closed after
+    HEADER_TIMEOUT_S instead of being held indefinitely (slowloris)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+            self._header_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._too_slow)
+
+        def _too_slow(self) -> None:
+            if self.transport.is_closing() or self.transport.get_protocol() is not self:
+                return  # closed, or upgraded to a WebSocket
+            if self.cycle is None or self.cycle.response_complete:
+                self.transport.close()  # no request under way: headers unfinished, or idle
+
+        def connection_made(self, transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+            super().connection_lost(exc)
+
+    return GuardedH11Protocol
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """How `flatgroove serve` runs uvicorn: bounded connections, headers, frames, keep-alive."""
+    return {"http": _guarded_h11(), "limit_concurrency": MAX_CONNECTIONS,
+            "timeout_keep_alive": 5, "ws_max_size": 1 << 20, "h11_max_incomplete_event_size": 16 << 10}
+
+
+class StrictJSONResponse(JSONResponse):
+    """The app's JSON responses: never NaN or Infinity."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode()
 
 
 def _explain(errors: list[dict[str, Any]]) -> str:
@@ -45,6 +125,67 @@ def _plain(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # pydantic puts the raw exception into `ctx`; keep what JSON can carry.
     return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
             for e in errors]
+
+
+def _host_name(netloc: str) -> str:
+    """'Example.com:8000' -> 'example.com'; '[::1]:8000' -> '::1'."""
+    netloc = netloc.strip().lower()
+    if netloc.startswith("["):
+        return netloc[1:netloc.find("]")] if "]" in netloc else netloc
+    return netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
+
+
+class OriginGuard:
+    """ASGI middleware: only the page this server serves may drive it (DESIGN §8).
+
+    The Host header must name this server (loopback names, the address it listens on, or a
+    name given with --allow-host): a DNS-rebinding page reaches 127.0.0.1 under its own name
+    and is refused. A request that carries an Origin (every browser POST from a page, every
+    browser WebSocket) must come from the server's own origin, or one given with
+    --allow-origin: a page elsewhere cannot post a form or open the jam socket. Clients that
+    send no Origin (curl, scripts) are not browsers driven by a page, and pass."""
+
+    def __init__(self, app: Any, hosts: list[str] | None, origins: list[str] | None) -> None:
+        self.app = app
+        self.any_host = hosts is not None and "*" in hosts
+        self.hosts = {_host_name(h) for h in (hosts if hosts is not None else LOOPBACK)}
+        self.origins = {o.rstrip("/").lower() for o in origins or []}
+
+    def why_not(self, scope: dict) -> str | None:
+        headers = dict(scope.get("headers") or [])
+        host = headers.get(b"host", b"").decode("latin-1")
+        if not self.any_host and _host_name(host) not in self.hosts:
+            return (f"Host {host[:100]!r} is not this server's name; a local flatgroove server "
+                    "answers to 127.0.0.1 and localhost (start it with --allow-host NAME to add one)")
+        origin = headers.get(b"origin")
+        if origin is None:
+            return None
+        o = origin.decode("latin-1").rstrip("/").lower()
+        if o in self.origins or "*" in self.origins:
+            return None
+        scheme = "http" if scope["type"] == "http" else "ws"
+        own = {f"{x}://{host.lower()}" for x in (scheme, scheme + "s", "http", "https")}
+        if o in own:
+            return None
+        return (f"Origin {o[:100]!r} may not use this server: only its own page can "
+                "(start it with --allow-origin ORIGIN to allow another)")
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        why = self.why_not(scope)
+        if why is None:
+            await self.app(scope, receive, send)
+            return
+        log.warning("refused %s %s: %s", scope["type"], scope.get("path", ""), why)
+        if scope["type"] == "websocket":
+            msg = await receive()  # websocket.connect
+            if msg["type"] == "websocket.connect":
+                # Refused before the handshake: the browser sees HTTP 403.
+                await send({"type": "websocket.close", "code": 1008, "reason": why[:120]})
+            return
+        await BodyLimit._refuse(send, 403, why)
 
 
 class BodyLimit:
@@ -111,36 +252,44 @@ class BodyLimit:
 
 
 def create_app(studio: Studio, jam: JamSession | None = None, max_body: int = MAX_BODY,
-               warm: bool = False) -> FastAPI:
+               warm: bool = False, hosts: list[str] | None = None,
+               origins: list[str] | None = None) -> FastAPI:
     """The app for one model. `jam`: the shared jam session (a simulated one by default);
-    `warm`: build the latent map on a background thread at once."""
+    `warm`: build the latent map on a background thread at once; `hosts`: the names the
+    server answers to (default: the loopback names; "*": any); `origins`: other page origins
+    allowed to drive it (default: only its own page)."""
     app = FastAPI(title="flatgroove", docs_url="/api/docs", openapi_url="/api/openapi.json",
-                  redoc_url=None)
+                  redoc_url=None, default_response_class=StrictJSONResponse)
     app.state.studio = studio
     app.state.jam = jam if jam is not None else JamSession(studio)
+    app.state.sockets = 0
     if warm:
         studio.warm()
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, e: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": e.message}, status_code=e.status)
+        return StrictJSONResponse({"detail": e.message}, status_code=e.status)
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, e: RecursionError) -> JSONResponse:
+        return StrictJSONResponse({"detail": "the request is nested too deeply"}, status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:
         errors = list(e.errors())
-        return JSONResponse({"detail": _explain(errors), "errors": _plain(errors)},
-                            status_code=422)
+        return StrictJSONResponse({"detail": _explain(errors), "errors": _plain(errors)},
+                                  status_code=422)
 
     @app.exception_handler(ValidationError)
     async def _invalid2(request: Request, e: ValidationError) -> JSONResponse:
         errors = list(e.errors())
-        return JSONResponse({"detail": _explain(errors), "errors": _plain(errors)},
-                            status_code=422)
+        return StrictJSONResponse({"detail": _explain(errors), "errors": _plain(errors)},
+                                  status_code=422)
 
     @app.exception_handler(ValueError)
     async def _value_error(request: Request, e: ValueError) -> JSONResponse:
         # GrooveError, GenerateError, MidiError: the user's input, said in the message.
-        return JSONResponse({"detail": str(e)}, status_code=422)
+        return StrictJSONResponse({"detail": str(e)}, status_code=422)
 
     # -- JSON API --------------------------------------------------------------------------
     @app.get("/api/info")
@@ -206,30 +355,74 @@ def create_app(studio: Studio, jam: JamSession | None = None, max_body: int = MA
     @app.websocket("/ws/jam")
     async def ws_jam(ws: WebSocket) -> None:
         await ws.accept()
+        if app.state.sockets >= MAX_SOCKETS:
+            await ws.close(1013, f"{MAX_SOCKETS} jam pages are connected already; try later")
+            return
+        app.state.sockets += 1
         session: JamSession = app.state.jam
-        await asyncio.to_thread(session.connect)
+        try:
+            await asyncio.to_thread(session.connect)
+        except BaseException:
+            app.state.sockets -= 1
+            raise
         last_seq, last_note = -1, session.last_note_id
         period = 0.5 / max(session.publish_hz, 1.0)
         send_lock = asyncio.Lock()  # the reader's replies and the state stream share the socket
 
         async def send(obj: dict[str, Any]) -> None:
             async with send_lock:
-                await ws.send_json(obj)
+                await ws.send_text(dumps(obj))  # never a bare NaN
+
+        async def answer(text: str) -> dict[str, Any]:
+            """The reply to one text frame: ok, or an error that says why."""
+            if len(text) > MAX_FRAME:
+                return {"type": "error", "detail": f"message too large ({len(text)} characters); "
+                                                   f"the limit is {MAX_FRAME}"}
+            try:
+                data = json.loads(text)
+            except RecursionError:
+                return {"type": "error", "detail": "not JSON (nested too deeply)"}
+            except json.JSONDecodeError as e:
+                return {"type": "error", "detail": f"not JSON ({e.msg})"}
+            except ValueError as e:  # e.g. an integer of more digits than Python converts
+                return {"type": "error", "detail": f"not JSON ({str(e)[:120]})"}
+            try:
+                msg = parse_control(data)
+                await asyncio.to_thread(session.control, msg)
+            except ValidationError as e:
+                return {"type": "error", "detail": _explain(list(e.errors()))}
+            except ApiError as e:
+                return {"type": "error", "detail": e.message}
+            except (ValueError, RecursionError) as e:
+                return {"type": "error", "detail": str(e)[:300] or type(e).__name__}
+            except Exception as e:
+                # A bug must not drop the page's socket: logged, and said.
+                log.exception("jam control failed")
+                return {"type": "error", "detail": f"internal error ({type(e).__name__})"}
+            return {"type": "ok", "control": msg.type}
 
         async def receive() -> None:
+            tokens, t_last, told = 2.0 * MAX_FRAMES_PER_S, time.monotonic(), 0.0
             while True:
-                text = await ws.receive_text()
-                try:
-                    msg = parse_control(json.loads(text))
-                    await asyncio.to_thread(session.control, msg)
-                except json.JSONDecodeError as e:
-                    await send({"type": "error", "detail": f"not JSON ({e.msg})"})
-                except ValidationError as e:
-                    await send({"type": "error", "detail": _explain(list(e.errors()))})
-                except ApiError as e:
-                    await send({"type": "error", "detail": e.message})
-                else:
-                    await send({"type": "ok", "control": msg.type})
+                m = await ws.receive()
+                if m["type"] == "websocket.disconnect":
+                    raise WebSocketDisconnect(m.get("code", 1000))
+                now = time.monotonic()
+                tokens = min(2.0 * MAX_FRAMES_PER_S, tokens + (now - t_last) * MAX_FRAMES_PER_S)
+                t_last = now
+                if tokens < 1.0:  # a flood: drop, and say so once a second
+                    if now - told > 1.0:
+                        told = now
+                        await send({"type": "error", "detail": f"too many messages (the limit is "
+                                    f"{MAX_FRAMES_PER_S} a second); some were dropped"})
+                    continue
+                tokens -= 1.0
+                text = m.get("text")
+                if text is None:
+                    await send({"type": "error", "detail": "binary frames are not read; send "
+                                "control messages as JSON text"})
+                    continue
+                await send(await answer(text))
 
         reader = asyncio.create_task(receive())
         try:
@@ -250,6 +443,7 @@ def create_app(studio: Studio, jam: JamSession | None = None, max_body: int = MA
             with contextlib.suppress(BaseException):
                 await reader
             session.disconnect()
+            app.state.sockets -= 1
 
     # -- the page ---------------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)
@@ -262,4 +456,5 @@ def create_app(studio: Studio, jam: JamSession | None = None, max_body: int = MA
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, limit=max_body)
+    app.add_middleware(OriginGuard, hosts=hosts, origins=origins)  # outermost: checked first
     return app
