@@ -138,6 +138,7 @@ def _jam(args: argparse.Namespace) -> int:
         return 0
     if args.bpm is not None and not 20 <= args.bpm <= 400:
         raise UserError("--bpm must be between 20 and 400")
+    _check_args(args)
     if args.simulate:
         return _simulate(args)
     if args.script or args.wav or args.png or args.soundfont:
@@ -147,6 +148,17 @@ def _jam(args: argparse.Namespace) -> int:
     if not args.ins and not args.clock:
         print("note: no --in port: the machine plays without hearing a drummer", file=sys.stderr)
     return _live(args)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """--bars, --a, --seed, --decode-latency: the ranges of the controls schema."""
+    from flatgroove.live.controls import BARS, DECODE_LATENCY, SEED, A, check
+
+    for flag, value, kind in (("--bars", args.bars, BARS), ("--a", args.a, A),
+                              ("--seed", args.seed, SEED),
+                              ("--decode-latency", args.decode_latency, DECODE_LATENCY)):
+        if value is not None:
+            check(value, kind, flag, "jam")
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -182,7 +194,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _live(args: argparse.Namespace) -> int:
-    from flatgroove.live.session import LiveSession
+    from flatgroove.live.session import LiveSession, stop_on_signals
     from flatgroove.live.view import TerminalView
 
     controls = _controls(args)
@@ -213,15 +225,17 @@ def _live(args: argparse.Namespace) -> int:
         else:
             view.message(f"internal clock at {bpm:g} BPM: bar 1 starts in a second")
         try:
-            reason = s.run()
-        except KeyboardInterrupt:
-            reason = "interrupted (Ctrl-C)"
+            with stop_on_signals():  # SIGTERM, SIGHUP: as Ctrl-C, all notes off
+                reason = s.run()
+        except KeyboardInterrupt as e:
+            reason = str(e) or "interrupted (Ctrl-C)"
         finally:
             view.stop()
     finally:
         s.close()
     print(f"jam ended: {reason}")
-    normal = ("end of session", "stopped", "interrupted (Ctrl-C)")
+    normal = ("end of session", "stopped", "interrupted (Ctrl-C)", "terminated (SIGTERM)",
+              "terminated (SIGHUP)")
     return 0 if reason in normal else 1
 
 

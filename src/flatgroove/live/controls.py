@@ -8,15 +8,15 @@ tables, each with a `bar` and one control.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import mido
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 
 try:
     import tomllib
@@ -65,24 +65,92 @@ def _merge(base: dict, over: dict, where: str, path: str = "") -> dict:
     return out
 
 
+# -- the schema: one set of validated types for controls files, scripts and the command line --
+MAX_SESSION_BARS = 4096  # a session (simulated or live) is at most this long
+Int = Annotated[int, Strict()]  # TOML integers; a bool or a float is not one
+Number = Annotated[float, Field(allow_inf_nan=False)]  # an int or float, finite
+
+
+def _ranged(t: Any, lo: float, hi: float) -> Any:
+    return Annotated[t, Field(ge=lo, le=hi)]
+
+
+A = _ranged(Number, 0.0, 1.0)  # the blend: 0 = all drummer, 1 = all target
+BPM = _ranged(Number, 20.0, 400.0)  # beats per minute
+TEMPERATURE = _ranged(Number, 0.0, 10.0)  # spread of sampled targets (z ~ N(0, I) * t)
+MORPH_BARS = _ranged(Int, 1, 1024)  # bars a morph takes
+SEED = _ranged(Int, 0, 2**32 - 1)
+BARS = _ranged(Int, 1, MAX_SESSION_BARS)  # a session's length; a change's bar (1-based)
+DECODE_LATENCY = _ranged(Number, 0.0, 60.0)  # virtual seconds per decode (simulation)
+MODE = Literal["answer", "accompany", "morph"]
+DRUM_MAP = Literal["gm", "td11"]
+TARGET = Annotated[str, Field(min_length=1, max_length=400)] | _ranged(Int, 0, 127)
+
+
+class ScriptSettings(BaseModel):
+    """The top-level settings of a simulation script (and the same arguments of `simulate`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    bars: BARS | None = None
+    bpm: BPM | None = None
+    mode: MODE | None = None
+    a: A | None = None
+    target: TARGET | None = None
+    seed: SEED | None = None
+    temperature: TEMPERATURE | None = None
+    morph_bars: MORPH_BARS | None = None
+    decode_latency: DECODE_LATENCY | None = None
+    drum_map: DRUM_MAP | None = None
+
+
+def _explain(e: ValidationError, where: str) -> ControlError:
+    """pydantic's first error as one line that names the file, the key and the reason."""
+    parts = []
+    for err in e.errors()[:3]:
+        loc = ".".join(str(x) for x in err["loc"] if not isinstance(x, int) or len(err["loc"]) == 1)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown setting {loc!r}")
+        else:
+            parts.append(f"{loc} {msg[0].lower() + msg[1:]}, got {err.get('input')!r}")
+    return _user_error(f"{where}: {'; '.join(parts)}")
+
+
+def check(value: Any, kind: Any, key: str, where: str) -> Any:
+    """`value` validated as `kind` (one of the types above); ControlError naming `key`."""
+    try:
+        return TypeAdapter(kind, config=ConfigDict(strict=True)).validate_python(value)
+    except ValidationError as e:
+        msg = e.errors()[0]["msg"]
+        raise _user_error(f"{where}: {key} {msg[0].lower() + msg[1:]}, got {value!r}") from None
+
+
+def settings(d: dict[str, Any], where: str) -> dict[str, Any]:
+    """Script settings (or `simulate` arguments) validated: only the keys given."""
+    try:
+        return ScriptSettings.model_validate(d).model_dump(exclude_unset=True)
+    except ValidationError as e:
+        raise _explain(e, where) from None
+
+
 def _int(d: dict, key: str, lo: int, hi: int, where: str, allow_off: bool = False) -> int:
     v = d[key]
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise _user_error(f"{where}: {key} must be an integer, got {v!r}")
-    if allow_off and v == -1:
+    if allow_off and v == -1 and type(v) is int:
         return -1
-    if not lo <= v <= hi:
-        raise _user_error(f"{where}: {key} must be in {lo}..{hi}{' or -1' if allow_off else ''}, got {v}")
-    return v
+    try:
+        return check(v, _ranged(Int, lo, hi), key, where)
+    except ControlError:
+        raise _user_error(f"{where}: {key} must be an integer in {lo}..{hi}"
+                          f"{' or -1' if allow_off else ''}, got {v!r}") from None
 
 
 def _float(d: dict, key: str, lo: float, hi: float, where: str) -> float:
     v = d[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise _user_error(f"{where}: {key} must be a number, got {v!r}")
-    if not lo <= v <= hi:
-        raise _user_error(f"{where}: {key} must be in {lo:g}..{hi:g}, got {v}")
-    return float(v)
+    try:
+        return float(check(v, _ranged(Number, lo, hi), key, where))
+    except ControlError:
+        raise _user_error(f"{where}: {key} must be a number in {lo:g}..{hi:g}, got {v!r}") from None
 
 
 def _notes(d: dict, key: str, where: str) -> list[int]:
@@ -328,19 +396,18 @@ class Script:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "script") -> Script:
-        settings = {k: v for k, v in d.items() if k != "change"}
-        bad = set(settings) - _SETTINGS
+        given = {k: v for k, v in d.items() if k != "change"}
+        bad = set(given) - _SETTINGS
         if bad:
             raise _user_error(f"{where}: unknown setting(s) {sorted(bad)}; known: "
                               f"{sorted(_SETTINGS)} and [[change]] tables")
-        if "mode" in settings and settings["mode"] not in MODES:
-            raise _user_error(f"{where}: mode must be one of {MODES}")
+        checked = settings(given, where)
         raw = d.get("change", [])
         if not isinstance(raw, list):
             raise _user_error(f"{where}: 'change' must be a list of [[change]] tables")
         changes = [cls._change(c, i, where) for i, c in enumerate(raw)]
         changes.sort(key=lambda c: (c.bar, c.beat if c.beat is not None else -1.0))
-        return cls(changes, settings, where)
+        return cls(changes, checked, where)
 
     @staticmethod
     def _change(c: Any, i: int, where: str) -> Change:
@@ -348,12 +415,12 @@ class Script:
         if not isinstance(c, dict):
             raise _user_error(f"{w}: must be a table")
         bar = c.get("bar")
-        if isinstance(bar, bool) or not isinstance(bar, int) or bar < 1:
+        if bar is None:
             raise _user_error(f"{w}: needs bar = N (an integer >= 1, the first bar is 1)")
+        check(bar, BARS, "bar", w)  # within a session's length: no bar 10**18
         beat = c.get("beat")
-        if beat is not None and (isinstance(beat, bool) or not isinstance(beat, (int, float))
-                                 or not 1 <= beat < 5):
-            raise _user_error(f"{w}: beat must be a number in [1, 5)")
+        if beat is not None:
+            beat = check(beat, Annotated[Number, Field(ge=1.0, lt=5.0)], "beat", w)
         kinds = [k for k in _CONTROL_KEYS if k in c]
         if len(kinds) != 1:
             raise _user_error(f"{w}: needs exactly one control of {sorted(_CONTROL_KEYS)}, "
@@ -379,16 +446,14 @@ class Script:
             _int(v, "channel", 1, 16, w)
         if kind == "mode" and v["mode"] not in MODES:
             raise _user_error(f"{w}: mode must be one of {MODES}, got {v['mode']!r}")
-        if kind == "a":
-            _float(v, "a", 0.0, 1.0, w)
-        if kind == "bpm":
-            _float(v, "bpm", 20.0, 400.0, w)
-        if kind == "temperature":
-            _float(v, "temperature", 0.0, 10.0, w)
-        if kind == "morph_bars":
-            _int(v, "morph_bars", 1, 1024, w)
-        if kind == "target" and not isinstance(v["target"], (str, int)):
+        one = {"a": A, "bpm": BPM, "temperature": TEMPERATURE, "morph_bars": MORPH_BARS}
+        if kind in one:
+            v[kind] = check(v[kind], one[kind], kind, w)
+        if kind == "target" and (isinstance(v["target"], bool)
+                                 or not isinstance(v["target"], (str, int))):
             raise _user_error(f"{w}: target must be a bank name, slot number or built-in name")
+        if kind == "target":
+            check(v["target"], TARGET, "target", w)
         return Change(bar, kind, v, None if beat is None else float(beat))
 
     @property
@@ -397,11 +462,13 @@ class Script:
 
 
 __all__ = [
+    "MAX_SESSION_BARS",
     "MODES",
     "Change",
     "ControlError",
     "ControlMap",
     "Script",
+    "ScriptSettings",
     "Target",
     "default_controls_text",
     "load_bank",

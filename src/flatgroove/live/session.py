@@ -54,6 +54,35 @@ def raise_priority(rt_priority: int = 20) -> str:
         return "normal priority (no permission to raise it)"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread so that a jam ends as with Ctrl-C: every
+    sounding note ended, CC 123 sent, the ports closed."""
+
+
+@contextlib.contextmanager
+def stop_on_signals(signals: tuple[str, ...] = ("SIGTERM", "SIGHUP")):
+    """While inside: those signals raise Terminated in the main thread (elsewhere: nothing)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated(f"terminated ({signal.Signals(signum).name})")
+
+    old = {}
+    for name in signals:
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            old[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
 def run_realtime(engine: Engine, ts: SystemTime, wake: threading.Event,
                  stop: threading.Event | None = None) -> str:
     """The scheduling loop: step, then sleep until the next thing is due or input arrives.
@@ -68,8 +97,8 @@ def run_realtime(engine: Engine, ts: SystemTime, wake: threading.Event,
             if engine.stopped:
                 break
             ts.wait(min(t, now + 0.1), wake)
-    except KeyboardInterrupt:
-        engine.stop(ts.now(), "interrupted (Ctrl-C)")
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM/SIGHUP (see Terminated)
+        engine.stop(ts.now(), str(e) or "interrupted (Ctrl-C)")
         raise
     except BaseException as e:
         engine.stop(ts.now(), f"error: {type(e).__name__}: {e}")
@@ -182,4 +211,4 @@ class LiveSession:
         self._close_ports()
 
 
-__all__ = ["LiveSession", "raise_priority", "run_realtime"]
+__all__ = ["LiveSession", "Terminated", "raise_priority", "run_realtime", "stop_on_signals"]

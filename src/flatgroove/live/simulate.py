@@ -21,7 +21,16 @@ import numpy as np
 
 from flatgroove.groove import STEPS_PER_BAR, Groove
 from flatgroove.live.clock import InternalClock, VirtualTime
-from flatgroove.live.controls import Change, ControlMap, Script, Target, load_bank, load_target
+from flatgroove.live.controls import (
+    MAX_SESSION_BARS,
+    Change,
+    ControlMap,
+    Script,
+    Target,
+    load_bank,
+    load_target,
+)
+from flatgroove.live.controls import settings as check_settings
 from flatgroove.live.engine import BarLog, Engine, InlineWorker, LogEntry, Model
 from flatgroove.live.ports import MemoryInput, MemoryOutput
 from flatgroove.live.recorder import bars_to_grooves
@@ -280,6 +289,11 @@ def simulate(
     inputs: extra (virtual time, message or raw bytes) fed to the input port; time 0 is bar
       1's downbeat.
     """
+    given = {k: v for k, v in (("bars", bars), ("bpm", bpm), ("mode", mode), ("a", a),
+                               ("target", target), ("seed", seed)) if v is not None}
+    if decode_latency is not None and not callable(decode_latency):
+        given["decode_latency"] = decode_latency
+    check_settings(given, "simulate")  # the same schema as a script's settings
     if script is None:
         script = Script()
     elif isinstance(script, dict):
@@ -303,7 +317,7 @@ def simulate(
     events, n_bars, drummer_tempo = _drummer_events(drummer, n_req, cmap.drum_map)
     if n_req is None and script.last_bar + 3 > n_bars:
         # Long enough to hear the last scripted change (the drummer rests past the file).
-        n_bars = script.last_bar + 3
+        n_bars = min(script.last_bar + 3, MAX_SESSION_BARS)
         events, _, _ = _drummer_events(drummer, n_bars, cmap.drum_map)
     tempo = float(bpm or st.get("bpm") or drummer_tempo or 120.0)
 
