@@ -277,8 +277,7 @@ def test_failed_save_leaves_no_temp_file(mixed_folder, cache_dir, monkeypatch):
         raise OSError("No space left on device")
 
     monkeypatch.setattr(cache.np, "savez", disk_full)
-    with pytest.raises(OSError, match="No space left"):
-        load_folder(root, progress=False)
+    assert len(load_folder(root, progress=False)) > 0  # goes on without a cache (a warning)
     assert list(cache_dir.iterdir()) == []
 
 

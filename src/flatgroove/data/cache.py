@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -19,6 +20,9 @@ from flatgroove.data.windows import META_COLUMNS, WindowSet
 from flatgroove.groove import N_DRUMS, N_FEATURES, N_STEPS
 
 CACHE_VERSION = 3  # 2: sparse features; 3: files with no window are listed as skipped
+
+
+log = logging.getLogger("flatgroove.data")
 
 
 def cache_dir() -> Path:
@@ -70,7 +74,10 @@ def _unpack(z) -> np.ndarray:
 
 def load(key: str) -> WindowSet | None:
     path = cache_dir() / f"windows-{key}.npz"
-    if not path.exists():
+    try:
+        if not path.is_file():
+            return None
+    except OSError:  # an unreadable cache folder: no cache
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -88,8 +95,25 @@ def load(key: str) -> WindowSet | None:
         return None
 
 
-def save(key: str, ws: WindowSet) -> Path:
+_warned: set[str] = set()
+
+
+def save(key: str, ws: WindowSet) -> Path | None:
+    """Write the cache; where it cannot be written (a read-only folder, FLATGROOVE_CACHE
+    naming a file, a full disk), go on without it: one warning, and None."""
     d = cache_dir()
+    try:
+        return _save(d, key, ws)
+    except OSError as e:
+        if str(d) not in _warned:  # once per folder, not once per dataset
+            _warned.add(str(d))
+            why = e.strerror or type(e).__name__
+            log.warning("cannot write the cache in %s (%s); going on without a cache "
+                        "(set FLATGROOVE_CACHE to a writable folder)", d, why)
+        return None
+
+
+def _save(d: Path, key: str, ws: WindowSet) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     path = d / f"windows-{key}.npz"
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".npz")
