@@ -49,18 +49,23 @@ class VHPPrior(nn.Module):
         mu, logvar = self.q_zeta(z).chunk(2, -1)
         return mu, logvar.clamp(-10.0, 4.0)
 
-    def log_prob(self, z: torch.Tensor, samples: int | None = None) -> torch.Tensor:
-        """Importance-sampled estimate of log p(z), (B,)."""
+    def log_prob(self, z: torch.Tensor, samples: int | None = None,
+                 noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Importance-sampled estimate of log p(z), (B,). `noise` (k, B, d), if given, is the
+        standard normal draw to use (a distributed run slices one drawn for the whole batch)."""
         k = samples or self.samples
         qm, ql = self.q_zeta_given(z)
-        zeta = qm + torch.randn((k, *qm.shape), device=z.device) * (0.5 * ql).exp()
+        if noise is None:
+            noise = torch.randn((k, *qm.shape), device=z.device)
+        zeta = qm + noise * (0.5 * ql).exp()
         pm, pl = self.p_z_given(zeta)
         log_w = log_normal(z, pm, pl) + log_std_normal(zeta) - log_normal(zeta, qm, ql)
         return torch.logsumexp(log_w, dim=0) - math.log(k)
 
-    def kl(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    def kl(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+           noise: torch.Tensor | None = None) -> torch.Tensor:
         """Single-sample estimate of KL(q(z|x) || p(z)) at z ~ q(z|x), (B,)."""
-        return log_normal(z, mu, logvar) - self.log_prob(z)
+        return log_normal(z, mu, logvar) - self.log_prob(z, noise=noise)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0):

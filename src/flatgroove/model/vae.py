@@ -56,11 +56,13 @@ class GrooveVAE(nn.Module):
         off_se = (hits * (off - to) ** 2).sum((1, 2))
         return {"hit_bce": bce, "vel_se": vel_se, "off_se": off_se, "recon": bce + vel_se + off_se}
 
-    def kl(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        """Per-sample KL(q(z|x) || p(z)): analytic for N(0, I), importance-sampled for VHP."""
+    def kl(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+           noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-sample KL(q(z|x) || p(z)): analytic for N(0, I), importance-sampled for VHP
+        (with the prior's standard normal `noise` (k, B, d) when given)."""
         if self.prior is None:
             return kl_std_normal(mu, logvar).sum(-1)
-        return self.prior.kl(z, mu, logvar)
+        return self.prior.kl(z, mu, logvar, noise=noise)
 
     # -- user API (numpy and Grooves in, numpy and Grooves out) --------------------------
     def _features(self, grooves: Sequence[Groove] | np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 from pathlib import Path
 
 
@@ -26,9 +27,15 @@ def _train(args: argparse.Namespace) -> int:
     from flatgroove.data import load_dataset
     from flatgroove.errors import UserError
     from flatgroove.model.checkpoint import read_checkpoint
+    from flatgroove.train import distributed as D
     from flatgroove.train.config import load_config
     from flatgroove.train.trainer import Trainer, TrainError
 
+    if (args.nproc or 1) > 1 and not D.launched():
+        return _launch(args)
+    # Under torchrun: join the other processes (gloo on CPU, nccl on CUDA); alone otherwise.
+    ctx, device = D.init(_device(args.device), args.dist_timeout)
+    say = print if ctx.is_main else (lambda *a, **k: None)
     try:
         mc, tc = load_config(args.config, variant=args.variant)
     except ValueError as e:
@@ -47,7 +54,7 @@ def _train(args: argparse.Namespace) -> int:
         if rec is None:
             raise UserError(f"{args.kappa_from}: has no validation reconstruction figure for κ")
         tc.kappa = float(rec) * args.kappa_slack
-        print(f"κ = {tc.kappa:.3f} (from {args.kappa_from}: val recon {rec:.3f} × {args.kappa_slack})")
+        say(f"κ = {tc.kappa:.3f} (from {args.kappa_from}: val recon {rec:.3f} × {args.kappa_slack})")
     if args.init_from is not None:
         tc.init_from = args.init_from
     if args.kappa_train_slack is not None:
@@ -60,30 +67,73 @@ def _train(args: argparse.Namespace) -> int:
     if out.exists() and (out / "last.pt").exists() and not args.resume:
         raise UserError(f"{out} holds a run already; pass --resume to continue it or choose another --out")
     data = args.data
-    train = load_dataset(data, split="train")
-    val = load_dataset(data, split="validation")
+    train = load_dataset(data, split="train", progress=ctx.is_main)
+    val = load_dataset(data, split="validation", progress=ctx.is_main)
     if len(train) == 0:
         raise UserError(f"{data}: no training windows")
     info = {"path": str(data), "train_windows": len(train), "validation_windows": len(val),
             "bars": 2, "hop_bars": 1}
     try:
-        tr = Trainer(mc, tc, train.tensors(), val.tensors(), out, device=_device(args.device), data_info=info)
+        tr = Trainer(mc, tc, train.tensors(), val.tensors(), out, device=device, data_info=info,
+                     progress=ctx.is_main, dist=ctx)
         if getattr(tr, "kappa_note", None) and not args.resume:
-            print(tr.kappa_note)
+            say(tr.kappa_note)
         if args.resume:
             tr.resume()
-            print(f"resumed {out} at step {tr.step} (epoch {tr.epoch + 1}, λ = {tr.geco.lam:.4g})")
-        print(f"training {mc.variant} (d = {mc.latent_dim}) on {len(train)} windows, "
-              f"{len(val)} for validation, {tr.steps_per_epoch} steps per epoch -> {out}")
+            say(f"resumed {out} at step {tr.step} (epoch {tr.epoch + 1}, λ = {tr.geco.lam:.4g})")
+        on = f" on {ctx.world} processes (global batch {tc.batch_size})" if ctx.enabled else ""
+        say(f"training {mc.variant} (d = {mc.latent_dim}) on {len(train)} windows, "
+            f"{len(val)} for validation, {tr.steps_per_epoch} steps per epoch{on} -> {out}")
         last = tr.fit()
     except TrainError as e:
         raise UserError(str(e)) from None
     except KeyboardInterrupt:
-        print(f"\ninterrupted; saved {out / 'last.pt'} (continue with --resume)")
-        _print_use(out)
+        if ctx.is_main:
+            print(f"\ninterrupted; saved {out / 'last.pt'} (continue with --resume)")
+            _print_use(out)
         return 130
+    D.close()
+    if not ctx.is_main:
+        return 0
     print(json.dumps({k: round(v, 5) if isinstance(v, float) else v for k, v in last.items()}))
     _print_use(out)
+    return 0
+
+
+def torchrun_args(args: argparse.Namespace) -> list[str]:
+    """torchrun's arguments for `flatgroove train --nproc N ...` on this machine: the same
+    train command (without --nproc) on N processes, rendezvous on a free local port."""
+    argv = []
+    for a in args.train_parser._actions:
+        if a.dest in ("help", "nproc") or not a.option_strings:
+            continue
+        v = getattr(args, a.dest, None)
+        if v is None or v == a.default:
+            continue
+        if isinstance(a, argparse._StoreTrueAction):
+            argv.append(a.option_strings[0])
+        else:
+            argv += [a.option_strings[0], str(v)]
+    top = ["-v"] if getattr(args, "verbose", False) else []
+    return ["--standalone", "--nproc-per-node", str(args.nproc), "-m", "flatgroove", *top,
+            "train", *argv]
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """Start torchrun's own launcher (torch.distributed.run) for N processes on this machine."""
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    cmd = torchrun_args(args)
+    print("torchrun " + shlex.join(cmd), flush=True)
+    try:
+        torchrun.run(torchrun.get_args_parser().parse_args(cmd))
+    except ChildFailedError as e:
+        why = "; ".join(f"rank {r} exit code {f.exitcode}" + (f" ({f.signal_name()})" if f.exitcode < 0 else "")
+                        for r, f in sorted(e.failures.items()))
+        print(f"flatgroove: error: the distributed run stopped: {why}; continue it with --resume",
+              file=sys.stderr, flush=True)
+        return 1
     return 0
 
 
@@ -134,4 +184,10 @@ def register(sub) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where to train (default auto: CUDA if available, else CPU)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
-    p.set_defaults(func=_train)
+    p.add_argument("--nproc", type=int, default=0,
+                   help="train on N processes on this machine (starts torchrun; on several "
+                        "machines run torchrun yourself, see README: Training at scale)")
+    p.add_argument("--dist-timeout", dest="dist_timeout", type=float, default=300.0,
+                   help="under torchrun: seconds a rank waits for the others before the run "
+                        "stops with an error (default 300)")
+    p.set_defaults(func=_train, train_parser=p)

@@ -1,10 +1,15 @@
 """The training loop: objectives of `vae`, `vhp` and `flat`, validation, JSONL log, atomic
-best/last checkpoints, and exact resume (step, optimiser, λ, RNG)."""
+best/last checkpoints, and exact resume (step, optimiser, λ, RNG). The same loop runs on one
+process or, under torchrun, on several with DDP (flatgroove.train.distributed)."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
+import os
+import signal
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -19,6 +24,7 @@ from flatgroove.model.checkpoint import CheckpointError, read_checkpoint, save_c
 from flatgroove.model.config import ModelConfig
 from flatgroove.model.decoder import geometry_output
 from flatgroove.model.vae import GrooveVAE
+from flatgroove.train import distributed as D
 from flatgroove.train.config import TrainConfig
 from flatgroove.train.constraint import Geco
 
@@ -37,7 +43,8 @@ def hit_counts(x: torch.Tensor, logits: torch.Tensor) -> tuple[int, int, int]:
 class Trainer:
     def __init__(self, mc: ModelConfig, tc: TrainConfig, train_x: torch.Tensor,
                  val_x: torch.Tensor, out: str | Path, device: str = "cpu",
-                 data_info: dict | None = None, progress: bool = True):
+                 data_info: dict | None = None, progress: bool = True,
+                 dist: D.DistContext | None = None):
         if len(train_x) == 0:
             raise TrainError("the training set is empty")
         if len(val_x) == 0:
@@ -47,6 +54,10 @@ class Trainer:
         self.out = Path(out)
         self.data_info = data_info or {}
         self.progress = progress
+        self.dist = dist or D.SINGLE
+        self._ddp: torch.nn.Module | None = None
+        self._val_counts = (0, 0, 0)
+        self.warnings: list[str] = []
         torch.manual_seed(tc.seed)
         self.model = GrooveVAE(mc).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=tc.lr)
@@ -80,7 +91,7 @@ class Trainer:
                              f"(e.g. {(bad or missing)[0]}); use the same latent_dim and widths")
         self.model.load_state_dict(keep, strict=False)
         if self.tc.kappa_train_slack > 0:
-            rec = self.train_reconstruction()
+            rec = D.broadcast_object(self.train_reconstruction(), self.dist)
             self.tc.kappa = self.geco.kappa = rec * self.tc.kappa_train_slack
             self.kappa_note = f"κ = {self.tc.kappa:.3f} ({self.tc.kappa_train_slack} × warm model's training recon {rec:.3f})"
 
@@ -112,60 +123,105 @@ class Trainer:
         ramp = (e - self.tc.flat_warmup_epochs) / max(self.tc.flat_ramp_epochs, 1e-9)
         return self.tc.flat_weight * min(1.0, max(0.0, ramp))
 
-    def objective(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def objective(self, x: torch.Tensor, part: tuple[int, int, int] | None = None
+                  ) -> dict[str, torch.Tensor]:
+        """The loss and its figures on a batch. In a distributed run `part` = (lo, hi, n): x holds
+        rows lo:hi of a global batch of n rows; the random draws are made for all n rows on every
+        rank and sliced, every figure returned is the global batch's, and `_grad` is what this
+        rank back-propagates (see flatgroove.train.distributed)."""
         m, tc = self.model, self.tc
+        shared = part is not None and self.dist.enabled
+        lo, hi, n = part if shared else (0, len(x), len(x))
         mu, logvar = m.encoder(x)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        if shared:
+            noise = torch.randn(n, mu.shape[1], device=mu.device, dtype=mu.dtype)[lo:hi]
+            # Flatness mixes the whole global batch's encodings, as one process would: the
+            # (detached) encodings are all-gathered, so every rank draws the same mixups and
+            # probes from the common generator, then decodes its share of the rows.
+            mu_all = D.gather_rows(mu.detach(), n, self.dist)
+        else:
+            noise = torch.randn_like(mu)
+            mu_all = mu
+        z = mu + noise * (0.5 * logvar).exp()
         w = self.flat_weight()
         # A batch of one (the last of an epoch) has nothing to mix: no flatness term there.
-        flat_on = m.variant == "flat" and (w > 0 or not m.training) and len(x) >= 2
+        flat_on = m.variant == "flat" and (w > 0 or not m.training) and n >= 2
         fd = flat_on and tc.flat_estimator == "fd"
         if flat_on and tc.flat_loss == "stein":
             # The exact G at a few mixups: d central-difference columns each, decoded in the
             # same call as the batch (geometry.basis_fd_inputs).
-            zt = geometry.mixup(mu.detach(), tc.flat_exact_points, tc.flat_eta)
+            zt = geometry.mixup(mu_all.detach(), tc.flat_exact_points, tc.flat_eta)
             z_fd = geometry.basis_fd_inputs(zt, tc.flat_eps)
-            logits, vel, off = m.decoder(torch.cat([z, z_fd]))
-            b = len(z)
-            y = geometry_output(logits[b:], vel[b:], off[b:])
+            y, logits, vel, off = self._decode_with(z, z_fd, shared)
             G = geometry.metric_from_fd(y, len(zt), zt.shape[1], tc.flat_eps)
             ft = geometry.stein_flatness(G.double())
             ft = {"loss": ft["loss"].float(), "c2": ft["c2"].float()}
-            logits, vel, off = logits[:b], vel[:b], off[:b]
         elif fd:
             # Mixups of this batch's encodings, detached: flatness shapes the decoder only.
             # Their central-difference rows ride in the same decoder call as the batch: one
             # LSTM pass over 3x the rows costs far less than two passes.
-            zt = geometry.mixup(mu.detach(), tc.flat_points, tc.flat_eta)
+            zt = geometry.mixup(mu_all.detach(), tc.flat_points, tc.flat_eta)
             u, z_fd = geometry.fd_inputs(zt, tc.flat_probes, tc.flat_eps)
-            logits, vel, off = m.decoder(torch.cat([z, z_fd]))
-            b = len(z)
-            y = geometry_output(logits[b:], vel[b:], off[b:])
+            y, logits, vel, off = self._decode_with(z, z_fd, shared)
             half = len(z_fd) // 2
             ju = ((y[:half] - y[half:]) / (2 * tc.flat_eps)).view(tc.flat_probes, len(zt), -1)
             ft = geometry.flatness_from_jvp(ju, u)
-            logits, vel, off = logits[:b], vel[:b], off[:b]
         else:
             logits, vel, off = m.decoder(z)
         rec = m.reconstruction(x, logits, vel, off)
-        kl = m.kl(z, mu, logvar)
-        out = {k: v.mean() for k, v in rec.items()}
-        out["kl"] = kl.mean()
+        if shared and m.prior is not None:
+            pn = torch.randn((m.prior.samples, n, mu.shape[1]), device=mu.device)[:, lo:hi]
+            kl = m.kl(z, mu, logvar, noise=pn)
+        else:
+            kl = m.kl(z, mu, logvar)
+        if shared:
+            # Global means; gradient through this rank's rows only (one all-reduce).
+            keys = [*rec, "kl"]
+            tot = D.with_own_grad(torch.stack([*(v.sum() for v in rec.values()), kl.sum()])) / n
+            out = {k: tot[i] for i, k in enumerate(keys)}
+        else:
+            out = {k: v.mean() for k, v in rec.items()}
+            out["kl"] = kl.mean()
         out["logits"] = logits
+        whole = False  # a flatness term every rank computed in full (dbl/jvp estimators)
         if m.variant == "vae":
             out["loss"] = out["recon"] + tc.beta * torch.clamp(out["kl"] - tc.free_bits, min=0.0)
-            return out
-        lam = self.geco.lam
-        loss = out["kl"] + lam * out["recon"]
-        if flat_on:
-            if not fd and tc.flat_loss != "stein":
-                zt = geometry.mixup(mu.detach(), tc.flat_points, tc.flat_eta)
-                ft = geometry.flatness_terms(m.f, zt, tc.flat_probes, tc.flat_estimator, tc.flat_eps)
-            out["flat"] = ft["loss"]
-            out["c2"] = ft["c2"]
-            loss = loss + w * lam * ft["loss"]
-        out["loss"] = loss
+        else:
+            lam = self.geco.lam
+            loss = out["kl"] + lam * out["recon"]
+            if flat_on:
+                if not fd and tc.flat_loss != "stein":
+                    zt = geometry.mixup(mu_all.detach(), tc.flat_points, tc.flat_eta)
+                    ft = geometry.flatness_terms(m.f, zt, tc.flat_probes, tc.flat_estimator,
+                                                 tc.flat_eps)
+                    whole = True
+                out["flat"] = ft["loss"]
+                out["c2"] = ft["c2"]
+                loss = loss + w * lam * ft["loss"]
+            out["loss"] = loss
+        if shared:
+            # DDP averages over ranks; the sum of the ranks' partial gradients is the whole one.
+            g = self.dist.world * out["loss"]
+            if whole:
+                g = g - (self.dist.world - 1) * w * self.geco.lam * out["flat"]
+            out["_grad"] = g
         return out
+
+    def _decode_with(self, z: torch.Tensor, z_fd: torch.Tensor, shared: bool):
+        """The batch and the flatness rows in one decoder call; returns the geometry outputs
+        of all flatness rows (all-gathered in a distributed run: this rank decodes its share)
+        and the batch's logits, velocities and offsets."""
+        if shared:
+            a, c = D.shard(len(z_fd), self.dist.rank, self.dist.world)
+            z_fd_own = z_fd[a:c]
+        else:
+            z_fd_own = z_fd
+        logits, vel, off = self.model.decoder(torch.cat([z, z_fd_own]))
+        b = len(z)
+        y = geometry_output(logits[b:], vel[b:], off[b:])
+        if shared:
+            y = D.gather_rows(y, len(z_fd), self.dist)
+        return y, logits[:b], vel[:b], off[:b]
 
     # -- loop ----------------------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
@@ -177,59 +233,93 @@ class Trainer:
         g = torch.Generator().manual_seed(self.tc.seed * 100_003 + epoch)
         return torch.randperm(len(self.train_x), generator=g)
 
+    def total_steps(self) -> int:
+        total = self.tc.epochs * self.steps_per_epoch
+        return min(total, self.tc.max_steps) if self.tc.max_steps else total
+
+    def train_step(self, rows: torch.Tensor) -> tuple[dict, torch.Tensor]:
+        """One optimisation step on the training windows `rows` (the global batch; in a
+        distributed run this rank takes its slice). Returns the figures and the gradient norm."""
+        tc = self.tc
+        n = len(rows)
+        if self.dist.enabled:
+            lo, hi = D.shard(n, self.dist.rank, self.dist.world)
+            x = self.train_x[rows[lo:hi]].to(self.device)
+        else:
+            x = self.train_x[rows].to(self.device)
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr_at(self.step)
+        if self.dist.enabled:
+            out = self._wrapped()(self.objective, x, (lo, hi, n))
+        else:
+            out = self.objective(x)
+        self.opt.zero_grad(set_to_none=True)
+        out.get("_grad", out["loss"]).backward()
+        gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+        if not torch.isfinite(out["loss"]):
+            raise TrainError(f"loss became {out['loss'].item()} at step {self.step}")
+        self.opt.step()
+        if self.mc.variant != "vae":
+            # The global batch's reconstruction: λ is the same on every rank.
+            self.geco.update(out["recon"].item())
+        self.step += 1
+        self.batch_in_epoch += 1
+        return out, gn
+
+    def _wrapped(self) -> torch.nn.Module:
+        """The model in DistributedDataParallel (made on first use, after any resume)."""
+        if self._ddp is None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self._ddp = DistributedDataParallel(D.Forward(self.model), device_ids=ids)
+        return self._ddp
+
     def fit(self) -> dict:
         tc = self.tc
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(self.config_dict(), indent=2))
-        log = (self.out / "log.jsonl").open("a")
+        main = self.dist.is_main
+        if main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.json").write_text(json.dumps(self.config_dict(), indent=2))
+        log = (self.out / "log.jsonl").open("a") if main else None
         last_val: dict = {}
         t0 = time.perf_counter()
+        prog = Progress(self, enabled=self.progress and main)
+        fault = D.fault_step(self.dist)
         try:
             while self.epoch < tc.epochs:
                 idx = self.order(self.epoch)
-                bar = tqdm(total=self.steps_per_epoch, initial=self.batch_in_epoch,
-                           desc=f"{self.mc.variant} epoch {self.epoch + 1}/{tc.epochs}",
-                           disable=not self.progress or None, leave=False)
+                prog.start_epoch()
                 self.model.train()
                 while self.batch_in_epoch < self.steps_per_epoch:
+                    if fault is not None and self.step == fault:
+                        os.kill(os.getpid(), signal.SIGKILL)
                     b = self.batch_in_epoch
-                    x = self.train_x[idx[b * tc.batch_size : (b + 1) * tc.batch_size]].to(self.device)
-                    for group in self.opt.param_groups:
-                        group["lr"] = self.lr_at(self.step)
-                    out = self.objective(x)
-                    self.opt.zero_grad(set_to_none=True)
-                    out["loss"].backward()
-                    gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
-                    if not torch.isfinite(out["loss"]):
-                        raise TrainError(f"loss became {out['loss'].item()} at step {self.step}")
-                    self.opt.step()
-                    if self.mc.variant != "vae":
-                        self.geco.update(out["recon"].item())
-                    self.step += 1
-                    self.batch_in_epoch += 1
-                    bar.update(1)
+                    out, gn = self.train_step(idx[b * tc.batch_size : (b + 1) * tc.batch_size])
+                    rec = None
                     if self.step % tc.log_every == 0 or self.step == 1:
                         rec = self._scalars(out)
                         rec.update(kind="train", step=self.step, epoch=self.epoch, grad_norm=float(gn),
                                    lam=self.geco.lam, lr=self.lr_at(self.step), flat_weight=self.flat_weight(),
                                    elapsed=time.perf_counter() - t0)
-                        log.write(json.dumps(rec) + "\n")
-                        log.flush()
-                        bar.set_postfix({k: f"{v:.3g}" for k, v in rec.items()
-                                         if k in ("recon", "kl", "flat", "lam")})
+                        if log is not None:
+                            log.write(json.dumps(rec) + "\n")
+                            log.flush()
+                    prog.step(rec)
                     if tc.checkpoint_every and self.step % tc.checkpoint_every == 0:
                         self.save("last.pt")
                     if tc.max_steps and self.step >= tc.max_steps:
                         break
-                bar.close()
+                prog.end_epoch()
                 if tc.max_steps and self.step >= tc.max_steps and self.batch_in_epoch < self.steps_per_epoch:
                     self.save("last.pt")
                     break
                 last_val = self.validate()
                 last_val.update(kind="val", step=self.step, epoch=self.epoch + 1,
                                 elapsed=time.perf_counter() - t0)
-                log.write(json.dumps(last_val) + "\n")
-                log.flush()
+                if log is not None:
+                    log.write(json.dumps(last_val) + "\n")
+                    log.flush()
                 self.epoch += 1
                 self.batch_in_epoch = 0
                 # Selected on validation reconstruction: the quantity every variant is held
@@ -239,20 +329,53 @@ class Trainer:
                     self.best = last_val["recon"]
                     self.save("best.pt", metrics=last_val)
                 self.save("last.pt", metrics=last_val)
-                if self.progress:
+                if self.progress and main:
                     tqdm.write(self._val_line(last_val))
+                    prog.epoch_line()
+                warn = self.degenerate(last_val)
+                if warn and main:
+                    self.warnings.append(warn)
+                    print(f"warning: {warn}", file=sys.stderr, flush=True)
                 if tc.max_steps and self.step >= tc.max_steps:
                     break
         except KeyboardInterrupt:
             self.save("last.pt")
             raise
+        except Exception as e:
+            if self.dist.enabled and D.is_collective_failure(e):
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise TrainError(
+                    f"rank {self.dist.rank} of {self.dist.world}: lost the other processes at step "
+                    f"{self.step} ({first[:200]}); a rank failed, stopped or cannot be reached, so "
+                    f"the run stops. Continue from the last checkpoint ({self.out / 'last.pt'}) "
+                    "with --resume, on any number of processes") from None
+            raise
         finally:
-            log.close()
+            prog.close()
+            if log is not None:
+                log.close()
         return last_val
+
+    def degenerate(self, v: dict) -> str | None:
+        """Why the model looks degenerate after a validation (hit F1 ≈ 0, or near-silent
+        decodes), or None."""
+        _, pp, ap = self._val_counts
+        if ap == 0:
+            return None
+        f1, ratio = v.get("hit_f1", 1.0), pp / ap
+        if f1 >= 0.02 and ratio >= 0.05:
+            return None
+        what = f"validation hit F1 {f1:.3f}"
+        if ratio < 0.05:
+            what += f", and it decodes {pp} hits where the data has {ap} (near-silent)"
+        return (f"the model looks degenerate after epoch {v.get('epoch', '?')}: {what}. "
+                "Check κ (--kappa / --kappa-from), the learning rate, or warm-start from a "
+                "trained vae (--init-from)")
 
     @staticmethod
     def _scalars(out: dict) -> dict:
-        return {k: float(v.detach()) for k, v in out.items() if isinstance(v, torch.Tensor) and v.dim() == 0}
+        return {k: float(v.detach()) for k, v in out.items()
+                if isinstance(v, torch.Tensor) and v.dim() == 0 and not k.startswith("_")}
 
     @staticmethod
     def _val_line(v: dict) -> str:
@@ -279,11 +402,15 @@ class Trainer:
                 if tc.val_batches and bi >= tc.val_batches:
                     break
                 x = self.val_x[s : s + 256].to(self.device)
+                nb, part = len(x), None
+                if self.dist.enabled:  # sharded; the figures come back global
+                    lo, hi = D.shard(nb, self.dist.rank, self.dist.world)
+                    x, part = x[lo:hi], (lo, hi, nb)
                 with torch.enable_grad() if m.variant == "flat" and tc.flat_estimator == "dbl" else torch.no_grad():
-                    out = self.objective(x)
+                    out = self.objective(x, part)
                 for k, v in self._scalars(out).items():
-                    sums[k] = sums.get(k, 0.0) + v * len(x)
-                n += len(x)
+                    sums[k] = sums.get(k, 0.0) + v * nb
+                n += nb
                 mu, _ = m.encoder(x)
                 logits, vel, off = m.decoder(mu)
                 a, b, c = hit_counts(x, logits)
@@ -291,8 +418,14 @@ class Trainer:
                 hits = x[..., :N_DRUMS]
                 vel_err += float((hits * (vel - x[..., N_DRUMS:2 * N_DRUMS]).abs()).sum())
                 off_err += float((hits * (off - x[..., 2 * N_DRUMS:]).abs()).sum())
+        if self.dist.enabled:
+            c = D.all_sum(torch.tensor([tp, pp, ap, vel_err, off_err], dtype=torch.float64,
+                                       device=self.device)).tolist()
+            tp, pp, ap, vel_err, off_err = int(c[0]), int(c[1]), int(c[2]), c[3], c[4]
+        self._val_counts = (tp, pp, ap)
         v = {k: s / max(n, 1) for k, s in sums.items()}
-        v.update(self.heard_figures())
+        if self.dist.is_main:  # rank 0 alone writes the log
+            v.update(self.heard_figures())
         m.train()
         prec, rec = tp / max(pp, 1), tp / max(ap, 1)
         v.update(hit_f1=2 * prec * rec / max(prec + rec, 1e-12), hit_precision=prec, hit_recall=rec,
@@ -301,16 +434,16 @@ class Trainer:
         return v
 
     @torch.no_grad()
-    def heard_figures(self, pairs: int = 64) -> dict:
+    def heard_figures(self) -> dict:
         """Cheap heard figures at every validation: evenness of the decoded hits along straight
         lines between fixed validation pairs, by the plain threshold and the threshold pattern."""
         from flatgroove.evaluate.heard import path_evenness
         from flatgroove.evaluate.study import fixed_pairs, heard_paths
         from flatgroove.model.decoding import DecodingRule
 
-        if len(self.val_x) < 2:
+        if len(self.val_x) < 2 or self.tc.val_heard_pairs <= 0:
             return {}
-        pr = fixed_pairs(len(self.val_x), pairs, 0)
+        pr = fixed_pairs(len(self.val_x), self.tc.val_heard_pairs, 0)
         z = self.model.encoder(self.val_x[torch.from_numpy(pr.ravel())].to(self.device))[0].cpu().numpy()
         out = {}
         for tag, rule in (("", DecodingRule()), ("pattern_", DecodingRule("pattern"))):
@@ -324,7 +457,11 @@ class Trainer:
         return {"model": self.mc.to_dict(), "train": asdict(self.tc)}
 
     def save(self, name: str, metrics: dict | None = None) -> Path:
-        return save_checkpoint(self.out / name, {
+        """Write a checkpoint atomically; rank 0 alone writes in a distributed run (every rank
+        holds the same weights, optimiser state, λ and random state)."""
+        if not self.dist.is_main:
+            return self.out / name
+        ck = {
             "model_config": self.mc.to_dict(),
             "train_config": asdict(self.tc),
             "state_dict": self.model.state_dict(),
@@ -335,10 +472,12 @@ class Trainer:
             "progress": {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                          "best": self.best, **self.geco.state()},
             "rng": torch.get_rng_state(),
-        })
+        }
+        if self.device.type == "cuda":
+            ck["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        return save_checkpoint(self.out / name, ck)
 
-    def resume(self, path: str | Path | None = None) -> None:
-        p = Path(path) if path else self.out / "last.pt"
+    def _read_resume(self, p: Path) -> dict:
         try:
             ck = read_checkpoint(p)
         except CheckpointError as e:
@@ -350,6 +489,23 @@ class Trainer:
             raise TrainError(f"cannot resume: {p} was trained with other model settings")
         if "optimizer" not in ck or "progress" not in ck:
             raise TrainError(f"cannot resume: {p} holds weights only (no optimiser state)")
+        return ck
+
+    def resume(self, path: str | Path | None = None) -> None:
+        """Continue from a checkpoint (by default the run's last.pt): weights, optimiser, λ,
+        position in the sample stream and random state, so the run goes on as if never stopped,
+        on any number of processes (rank 0 reads it, every rank gets it). The log loses the
+        records written after that checkpoint, which the continued run writes again."""
+        p = Path(path) if path else self.out / "last.pt"
+        ck, err = None, None
+        if self.dist.is_main:
+            try:
+                ck = self._read_resume(p)
+            except TrainError as e:
+                err = str(e)
+        ck, err = D.broadcast_object((ck, err), self.dist)
+        if err:
+            raise TrainError(err)
         self.model.load_state_dict(ck["state_dict"])
         self.opt.load_state_dict(ck["optimizer"])
         pr = ck["progress"]
@@ -357,6 +513,95 @@ class Trainer:
         self.best = float(pr["best"])
         self.geco.load(pr)
         torch.set_rng_state(ck["rng"])
+        if self.device.type == "cuda" and "rng_cuda" in ck:
+            torch.cuda.set_rng_state(ck["rng_cuda"], self.device)
+        if self.dist.is_main:
+            self.trim_log()
+
+    def trim_log(self) -> int:
+        """Drop the log records past the resumed position (steps run after the checkpoint, a
+        validation not yet counted in it, a line cut short by a crash); returns how many."""
+        p = self.out / "log.jsonl"
+        if not p.exists():
+            return 0
+        keep, dropped = [], 0
+        for line in p.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                dropped += 1
+                continue
+            ok = r.get("epoch", 0) <= self.epoch if r.get("kind") == "val" else r.get("step", 0) <= self.step
+            if ok:
+                keep.append(line)
+            else:
+                dropped += 1
+        if dropped:
+            tmp = p.with_name(p.name + ".tmp")
+            tmp.write_text("".join(s + "\n" for s in keep))
+            os.replace(tmp, p)
+        return dropped
+
+
+class Progress:
+    """Progress on rank 0 with an ETA for the whole run: a tqdm bar per epoch on a terminal;
+    when stderr is not one (CI, `| tee`), a plain line at every log record (every log_every
+    steps) and at the end of each epoch, never a carriage return."""
+
+    def __init__(self, tr: Trainer, enabled: bool = True, stream=None):
+        self.tr, self.enabled = tr, enabled
+        self.stream = stream or sys.stderr
+        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.t0, self.s0 = time.perf_counter(), tr.step
+        self.bar = None
+
+    def eta(self) -> str:
+        done = self.tr.step - self.s0
+        left = self.tr.total_steps() - self.tr.step
+        if done <= 0 or left < 0:
+            return "?"
+        secs = (time.perf_counter() - self.t0) / done * left
+        return str(datetime.timedelta(seconds=round(secs)))
+
+    def start_epoch(self) -> None:
+        if self.tty:
+            tr = self.tr
+            self.bar = tqdm(total=tr.steps_per_epoch, initial=tr.batch_in_epoch, file=self.stream,
+                            desc=f"{tr.mc.variant} epoch {tr.epoch + 1}/{tr.tc.epochs}", leave=False)
+
+    @staticmethod
+    def _figures(rec: dict) -> dict:
+        return {k: f"{v:.3g}" for k, v in rec.items() if k in ("recon", "kl", "flat", "lam")}
+
+    def step(self, rec: dict | None) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if rec is not None:
+                self.bar.set_postfix({**self._figures(rec), "run ETA": self.eta()})
+        elif self.enabled and rec is not None:
+            self._line(" ".join(f"{k} {v}" for k, v in self._figures(rec).items()))
+
+    def _line(self, tail: str = "") -> None:
+        tr = self.tr
+        total = tr.total_steps()
+        rate = (tr.step - self.s0) / max(time.perf_counter() - self.t0, 1e-9)
+        print(f"{tr.mc.variant} epoch {tr.epoch + 1}/{tr.tc.epochs} step {tr.step}/{total} "
+              f"({100 * tr.step / max(total, 1):.0f} %) {rate:.2f} steps/s ETA {self.eta()}"
+              + (f" {tail}" if tail else ""), file=self.stream, flush=True)
+
+    def end_epoch(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def epoch_line(self) -> None:
+        if self.enabled and not self.tty:
+            tr = self.tr
+            print(f"{tr.mc.variant} epoch {tr.epoch}/{tr.tc.epochs} done: step {tr.step}/"
+                  f"{tr.total_steps()}, ETA {self.eta()}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        self.end_epoch()
 
 
 def summarise(log_path: Path) -> dict:
@@ -369,4 +614,4 @@ def summarise(log_path: Path) -> dict:
     return last
 
 
-__all__ = ["TrainError", "Trainer", "hit_counts", "np", "summarise"]
+__all__ = ["Progress", "TrainError", "Trainer", "hit_counts", "np", "summarise"]
