@@ -50,10 +50,9 @@ def random_placement_cv(change: np.ndarray, draws: int = 64, seed: int = 0) -> n
         m = change[i][change[i] > 0]
         if m.size == 0:
             continue
-        where = rng.integers(0, steps, (draws, m.size))
-        tot = np.zeros((draws, steps))
-        np.add.at(tot, (np.repeat(np.arange(draws), m.size), where.ravel()), np.tile(m, draws))
-        out[i] = np.nanmean(_cv(tot))
+        where = rng.integers(0, steps, (draws, m.size)) + steps * np.arange(draws)[:, None]
+        tot = np.bincount(where.ravel(), np.tile(m, draws), minlength=draws * steps)
+        out[i] = np.nanmean(_cv(tot.reshape(draws, steps)))
     return out
 
 

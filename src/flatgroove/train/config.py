@@ -53,6 +53,7 @@ class TrainConfig:
     checkpoint_every: int = 500  # steps between mid-epoch checkpoints (besides each epoch)
     max_steps: int = 0  # stop after this many steps (0 = run all epochs)
     val_batches: int = 0  # limit validation (0 = all)
+    val_heard_pairs: int = 64  # straight lines for the heard figures at each validation (0 = none)
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:

@@ -1,0 +1,196 @@
+"""Heard metrics on decoded paths, the decoding rule, the Stein flatness loss on the exact G,
+and the warm start: small patterns written in code."""
+
+import numpy as np
+import pytest
+import torch
+
+from flatgroove import geometry
+from flatgroove.evaluate import heard as H
+from flatgroove.model import GrooveVAE, ModelConfig
+from flatgroove.model.checkpoint import export_shipped, load_model, save_checkpoint
+from flatgroove.model.decoding import DecodingRule, parse_rule
+from flatgroove.train.config import TrainConfig
+from flatgroove.train.trainer import Trainer, TrainError
+
+torch.set_num_threads(1)
+TINY = {"latent_dim": 4, "enc_hidden": 16, "enc_layers": 1, "dec_hidden": 24, "dec_layers": 1,
+        "step_embed": 4, "prior_hidden": 16}
+
+
+def path_from_flip_steps(flip_steps, points=17):
+    """One path (1, points, 32, 9): cell k turns on at step flip_steps[k] (None: never)."""
+    h = np.zeros((1, points, 32, 9), np.float32)
+    for k, s in enumerate(flip_steps):
+        if s is not None:
+            h[0, s:, k % 32, k // 32] = 1
+    return h
+
+
+# -- decoding rule -----------------------------------------------------------------------
+
+def test_threshold_rule_is_the_plain_threshold():
+    p = np.random.default_rng(0).random((5, 32, 9))
+    np.testing.assert_array_equal(DecodingRule().hits(p), (p >= 0.5).astype(np.float32))
+    np.testing.assert_array_equal(DecodingRule("threshold", 0.3).hits(p), (p >= 0.3).astype(np.float32))
+
+
+def test_pattern_is_stratified_per_drum_deterministic_and_seeded():
+    r = DecodingRule("pattern", low=0.2, high=0.8, seed=3)
+    t = r.thresholds
+    assert t.shape == (32, 9) and t.min() > 0.2 and t.max() < 0.8
+    for d in range(9):  # each drum gets every stratum once: no drum biased loud or quiet
+        np.testing.assert_allclose(np.sort(t[:, d]), 0.2 + 0.6 * (np.arange(32) + 0.5) / 32, atol=1e-6)
+    np.testing.assert_array_equal(t, DecodingRule("pattern", seed=3).thresholds)
+    assert not np.array_equal(t, DecodingRule("pattern", seed=4).thresholds)
+    # a cell sounds exactly when p passes its own threshold
+    p = np.full((32, 9), 0.5)
+    np.testing.assert_array_equal(r.hits(p), (t <= 0.5).astype(np.float32))
+
+
+def test_rule_parsing_and_errors():
+    assert parse_rule("threshold:0.4") == DecodingRule("threshold", threshold=0.4)
+    assert parse_rule("pattern:0.3:0.7:2") == DecodingRule("pattern", low=0.3, high=0.7, seed=2)
+    for bad in ("nope", "pattern:x", "threshold:1.5", "pattern:0.8:0.2"):
+        with pytest.raises(ValueError):
+            parse_rule(bad)
+    with pytest.raises(ValueError, match="unknown decoding rule settings"):
+        DecodingRule.from_dict({"kind": "pattern", "colour": 1})
+
+
+def test_rule_travels_in_the_checkpoint_and_decode_uses_it(tmp_path):
+    m = GrooveVAE(ModelConfig(variant="vae", **TINY)).eval()
+    save_checkpoint(tmp_path / "a.pt", {"model_config": m.config.to_dict(), "state_dict": m.state_dict()})
+    rule = DecodingRule("pattern", low=0.3, high=0.7, seed=5)
+    export_shipped(tmp_path / "a.pt", tmp_path / "b.pt", "b", decoding=rule)
+    plain, patterned = load_model(tmp_path / "a.pt"), load_model(tmp_path / "b.pt")
+    assert plain.decoding == DecodingRule() and patterned.decoding == rule
+    z = np.random.default_rng(1).normal(size=(6, 4)).astype(np.float32)
+    p = patterned.decode_arrays(z)[0]
+    got = np.stack([g.hits for g in patterned.decode(z)])
+    np.testing.assert_array_equal(got, rule.hits(p))
+    # an explicit threshold overrides the rule
+    np.testing.assert_array_equal(np.stack([g.hits for g in patterned.decode(z, threshold=0.5)]),
+                                  (p >= 0.5).astype(np.float32))
+
+
+# -- heard metrics -----------------------------------------------------------------------
+
+def test_even_path_has_zero_cv_and_bunches_less_than_chance():
+    h = path_from_flip_steps([s for s in range(1, 17) for _ in range(3)])  # 3 flips every step
+    v = np.ones_like(h)
+    e = H.path_evenness(h, v)
+    assert e["hit_cv"] == pytest.approx(0.0)
+    assert e["hit_max_over_mean"] == pytest.approx(1.0)
+    assert e["hit_bunching"] < 0.05  # chance placement of 48 flips on 16 steps is far from even
+    assert e["hit_abrupt_share"] == 0.0
+    assert e["changes_per_pair"] == 48
+
+
+def test_one_jump_is_abrupt_grouped_and_bunched():
+    h = path_from_flip_steps([8] * 6 + [3, 12])  # 6 flips of the kick at one step, then 2 more
+    e = H.path_evenness(h, np.ones_like(h))
+    assert e["hit_abrupt_share"] == 1.0
+    assert e["grouped_flip_share"] == pytest.approx(6 / 8)
+    assert e["hit_bunching"] > 1.2
+    assert e["hit_max_over_mean"] == pytest.approx(6 / (8 / 16))
+
+
+def test_grouped_flips_need_same_drum_and_direction():
+    h = np.zeros((1, 3, 32, 9), np.float32)
+    h[0, 1:, :2, :2] = 1  # at step 1: 2 snare + 2 kick onsets: no group of 4 of one drum
+    assert H.grouped_flip_share(h) == 0.0
+    h[0, 1:, :4, 0] = 1  # 4 kick onsets at one step
+    assert H.grouped_flip_share(h) == pytest.approx(4 / 6)
+
+
+def test_velocity_weighted_change_sees_loudness():
+    h = path_from_flip_steps([1, 9])
+    v = np.ones_like(h)
+    v[..., 0, 0] = 0.1  # the first flip is quiet: the loud one dominates the weighted change
+    e = H.path_evenness(h, v)
+    assert e["hit_cv"] == pytest.approx(np.std([1, 1] + [0] * 14) / (2 / 16))
+    assert e["vel_max_over_mean"] > e["hit_max_over_mean"] - 1e-9
+    assert e["vel_max_over_mean"] == pytest.approx(1.0 / (1.1 / 16))
+
+
+def test_midpoint_figures_and_nearest_hamming():
+    rng = np.random.default_rng(0)
+    train = (rng.random((50, 32, 9)) < 0.2).astype(np.float32)
+    q = train[:3].copy()
+    q[0, 0, 0] = 1 - q[0, 0, 0]
+    d = H.nearest_hamming(q, train)
+    assert d[0] <= 1 and d[1] == 0 and d[2] == 0
+    assert (H.nearest_hamming(train[:5], train, exclude_self=True) > 0).all()
+    h = np.zeros((2, 5, 32, 9), np.float32)
+    h[:, 0, :10, 0] = 1  # ends have 10 and 10 hits, the middle 5
+    h[:, -1, 10:20, 0] = 1
+    h[:, 2, :5, 0] = 1
+    m = H.midpoint_figures(h, train_hits=train)
+    assert m["mid_density_ratio"] == pytest.approx(0.5)
+    assert m["end_distance"] == 20
+    assert "mid_nn_hamming" in m
+
+
+# -- Stein flatness on the exact metric -----------------------------------------------------
+
+def test_stein_flatness_is_zero_at_c2_identity_and_sees_collapse():
+    eye = torch.eye(5, dtype=torch.float64)
+    assert geometry.stein_flatness(3.0 * eye[None].repeat(4, 1, 1))["loss"] == pytest.approx(0.0, abs=1e-5)
+    collapsed = eye.clone()
+    collapsed[0, 0] = 1e-4
+    stretched = eye.clone()
+    stretched[0, 0] = 5.0
+    c2 = torch.tensor(1.0, dtype=torch.float64)
+    lc = float(geometry.stein_flatness(collapsed[None], c2)["loss"])
+    ls = float(geometry.stein_flatness(stretched[None], c2)["loss"])
+    assert lc == pytest.approx((1e-4 - np.log(1e-4) - 1) / 5, rel=1e-2)  # jitter 1e-6
+    assert ls == pytest.approx((5 - np.log(5) - 1) / 5, rel=1e-6)
+    assert lc > 3 * ls  # unlike the normalised Frobenius loss, a collapse costs more than a stretch
+    fc = float(geometry.exact_flatness(collapsed[None], c2)["loss"])
+    fs = float(geometry.exact_flatness(stretched[None], c2)["loss"])
+    assert fc < fs
+
+
+def test_basis_finite_differences_give_the_exact_metric():
+    m = GrooveVAE(ModelConfig(variant="flat", **TINY)).double().eval()
+    z = torch.randn(3, 4, dtype=torch.float64)
+    y = m.f(geometry.basis_fd_inputs(z, 1e-4))
+    torch.testing.assert_close(geometry.metric_from_fd(y, 3, 4, 1e-4), geometry.metric(m.f, z),
+                               rtol=1e-5, atol=1e-8)
+
+
+def test_stein_training_lowers_the_loss_and_keeps_gradients_finite(tmp_path):
+    x = torch.from_numpy(np.random.default_rng(0).random((16, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.2).float()
+    tc = TrainConfig(epochs=3, batch_size=8, lr=1e-2, flat_loss="stein", flat_exact_points=3,
+                     flat_warmup_epochs=0, flat_ramp_epochs=0.01, flat_weight=5.0, kappa=1e4, val_heard_pairs=0)
+    tr = Trainer(ModelConfig(variant="flat", **TINY), tc, x, x[:8], tmp_path, progress=False)
+    first = tr.validate()
+    assert "heard_cv" not in first
+    last = tr.fit()
+    assert np.isfinite(last["flat"]) and last["flat"] < first["flat"]
+    tr.tc.val_heard_pairs = 8
+    v = tr.validate()
+    assert 0 <= v["heard_cv"] and 0 <= v["heard_pattern_bunching"]
+
+
+# -- warm start ----------------------------------------------------------------------------------
+
+def test_warm_start_loads_encoder_and_decoder_and_sets_kappa_from_training_batches(tmp_path):
+    x = torch.from_numpy(np.random.default_rng(1).random((24, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.2).float()
+    vae = GrooveVAE(ModelConfig(variant="vae", **TINY))
+    save_checkpoint(tmp_path / "vae.pt", {"model_config": vae.config.to_dict(), "state_dict": vae.state_dict()})
+    tc = TrainConfig(init_from=str(tmp_path / "vae.pt"), kappa_train_slack=1.1, batch_size=8)
+    tr = Trainer(ModelConfig(variant="flat", **TINY), tc, x, x[:8], tmp_path / "run", progress=False)
+    for k, v in vae.state_dict().items():
+        torch.testing.assert_close(tr.model.state_dict()[k], v)
+    rec = tr.train_reconstruction()
+    assert tr.tc.kappa == pytest.approx(1.1 * rec) and tr.geco.kappa == pytest.approx(1.1 * rec)
+    with pytest.raises(TrainError, match="sizes differ"):
+        Trainer(ModelConfig(variant="flat", **{**TINY, "latent_dim": 3}), tc, x, x[:8], tmp_path / "r2",
+                progress=False)
+    with pytest.raises(TrainError, match="cannot warm-start"):
+        Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(init_from=str(tmp_path / "no.pt")), x,
+                x[:8], tmp_path / "r3", progress=False)
