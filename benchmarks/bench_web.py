@@ -1,6 +1,7 @@
 """The web server under load: requests per second and latency (p50, p99) of /api/interpolate
-and /api/decode with 8 concurrent clients on localhost, and the rate of jam state updates a
-page receives over the WebSocket during a simulated jam.
+and /api/decode with 8 concurrent clients on localhost, a normal client's p99 alone and under
+a flood of hostile requests (the ratio; goal <= 3), and the rate of jam state updates a page
+receives over the WebSocket during a simulated jam.
 
     python benchmarks/bench_web.py [--model flat|vae|PATH] [--seconds 8] [--clients 8]
 
@@ -108,6 +109,65 @@ def load(url: str, path: str, bodies: list[dict], clients: int, seconds: float) 
             "errors": sum(errors)}
 
 
+def _hostile_requests(d_lat: int) -> list[tuple[str, str, dict]]:
+    """Malformed and hostile requests (issue 10): bad JSON, deep nesting, huge numbers, big
+    bodies, a foreign Host or Origin, hostile MIDI uploads, the most expensive valid calls."""
+    corpus = Path(__file__).resolve().parents[1] / "tests" / "hostile_midi"
+    j = {"content-type": "application/json"}
+    out = [
+        ("POST", "/api/decode", {"content": "[" * 50_000 + "]" * 50_000, "headers": j}),
+        ("POST", "/api/decode", {"content": '{"z": [' + "9" * 4000 + "]}", "headers": j}),
+        ("POST", "/api/decode", {"content": '{"point": [1e308, -1e308]}', "headers": j}),
+        ("POST", "/api/decode", {"content": "{not json", "headers": j}),
+        ("POST", "/api/decode", {"content": "x" * (1 << 20), "headers": j}),
+        ("POST", "/api/decode", {"content": "x" * (3 << 20), "headers": j}),
+        ("GET", "/api/info", {"headers": {"host": "evil.example"}}),
+        ("POST", "/api/sample", {"json": {"n": 1}, "headers": {"origin": "http://evil.example"}}),
+        ("POST", "/api/interpolate", {"json": {"a": {"z": [100.0] * d_lat},
+                                               "b": {"z": [-100.0] * d_lat}, "steps": 65}}),
+        ("POST", "/api/blend", {"json": {"corners": [{"name": "rock"}] * 4, "grid": 8}}),
+        ("POST", "/api/sample", {"json": {"n": 32}}),
+        ("GET", "/api/grooves/" + "a" * 5000, {}),
+    ]
+    for f in sorted(corpus.glob("*.mid")):
+        out.append(("POST", "/api/encode/midi",
+                    {"files": {"file": (f.name, f.read_bytes(), "audio/midi")}}))
+    return out
+
+
+def flood(url: str, requests: list, clients: int, stop: threading.Event) -> dict[str, int]:
+    """`clients` threads sending the hostile requests round and round until `stop`."""
+    import httpx
+
+    counts = {"sent": 0, "5xx": 0, "failed": 0}
+    lock = threading.Lock()
+
+    def run(i: int) -> None:
+        k = i
+        with httpx.Client(base_url=url, timeout=30) as c:
+            while not stop.is_set():
+                method, path, kw = requests[k % len(requests)]
+                k += clients
+                try:
+                    r = c.request(method, path, **kw)
+                    bad = r.status_code >= 500
+                    failed = 0
+                except httpx.HTTPError:
+                    bad, failed = False, 1
+                with lock:
+                    counts["sent"] += 1
+                    counts["5xx"] += bad
+                    counts["failed"] += failed
+
+    ts = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(clients)]
+    for t in ts:
+        t.start()
+    stop.wait()
+    for t in ts:
+        t.join(60)
+    return counts
+
+
 def ws_rate(url: str, seconds: float) -> dict[str, float]:
     """Connect as the page does and count state updates (and notes) per second."""
     from websockets.sync.client import connect
@@ -141,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=8.0, help="load per endpoint (default 8 s)")
     ap.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
     ap.add_argument("--ws-seconds", type=float, default=6.0, help="WebSocket listening time")
+    ap.add_argument("--flood-seconds", type=float, default=6.0,
+                    help="a normal client's time alone and under the hostile flood")
+    ap.add_argument("--flood-clients", type=int, default=8, help="hostile flooding clients")
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="bench-web-") as d:
@@ -166,6 +229,23 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{path:<17} {r['rps']:7.1f} req/s   p50 {r['p50'] * 1000:6.1f} ms   "
                       f"p99 {r['p99'] * 1000:6.1f} ms   max {r['max'] * 1000:6.1f} ms   "
                       f"({r['n']} requests, {r['errors']} errors)")
+            # A normal client's /api/decode alone, then under a hostile flood.
+            alone = load(url, "/api/decode", decode, 1, args.flood_seconds)
+            stop = threading.Event()
+            counts: dict[str, int] = {}
+            ft = threading.Thread(target=lambda: counts.update(
+                flood(url, _hostile_requests(d_lat), args.flood_clients, stop)))
+            ft.start()
+            time.sleep(0.5)  # the flood is under way
+            under = load(url, "/api/decode", decode, 1, args.flood_seconds)
+            stop.set()
+            ft.join()
+            ratio = under["p99"] / alone["p99"]
+            print(f"{'flood':<17} normal /api/decode p99 {alone['p99'] * 1000:.1f} ms alone, "
+                  f"{under['p99'] * 1000:.1f} ms under a flood of {args.flood_clients} hostile "
+                  f"clients ({counts.get('sent', 0)} requests, {counts.get('5xx', 0)} 5xx, "
+                  f"{counts.get('failed', 0)} failed connections): ratio {ratio:.2f} "
+                  f"(goal <= 3); p50 {alone['p50'] * 1000:.1f} -> {under['p50'] * 1000:.1f} ms")
             w = ws_rate(url, args.ws_seconds)
             print(f"{'/ws/jam':<17} {w['rate']:7.1f} state updates/s   gap p50 {w['gap_p50']:5.1f} ms"
                   f"   p99 {w['gap_p99']:5.1f} ms   {w['notes']:.1f} notes/s   "

@@ -7,6 +7,8 @@ thread share one model, and torch already uses the cores for one call.
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import logging
 import os
 import tempfile
@@ -46,24 +48,69 @@ def groove_json(g: Groove) -> dict[str, Any]:
     }
 
 
+class FairLock:
+    """A lock whose waiters are served smallest job first (then in order of arrival): a
+    client's single decode does not queue behind another's 64-groove blend."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._busy = False
+        self._queue: list[tuple[int, int]] = []
+        self._seq = 0
+
+    @contextlib.contextmanager
+    def hold(self, cost: int):
+        with self._cv:
+            self._seq += 1
+            me = (cost, self._seq)
+            heapq.heappush(self._queue, me)
+            while self._busy or self._queue[0] != me:
+                self._cv.wait()
+            heapq.heappop(self._queue)
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cv:
+                self._busy = False
+                self._cv.notify_all()
+
+
 class LockedModel:
-    """The model's user API behind one lock (the jam engine uses this too)."""
+    """The model's user API behind one lock (the jam engine uses this too). Big batches run
+    in chunks of CHUNK, each taking its turn, so that the model is shared fairly (a hostile
+    flood of large requests costs a normal client little)."""
+
+    CHUNK = 8
 
     def __init__(self, model) -> None:
         self.model = model
-        self.lock = threading.Lock()
+        self.lock = FairLock()
         self.latent_dim = int(model.latent_dim)
 
     def encode(self, grooves) -> np.ndarray:
-        with self.lock:
-            return np.asarray(self.model.encode(grooves), np.float32)
+        if not isinstance(grooves, (list, tuple, np.ndarray)):
+            grooves = list(grooves)
+        out = []
+        for i in range(0, max(len(grooves), 1), self.CHUNK):
+            part = grooves[i:i + self.CHUNK]
+            with self.lock.hold(len(part)):
+                out.append(np.asarray(self.model.encode(part), np.float32))
+        return np.concatenate(out) if len(out) > 1 else out[0]
 
     def decode(self, z, tempo: float = 120.0, threshold: float = 0.5) -> list[Groove]:
-        with self.lock:
-            return self.model.decode(z, tempo=tempo, threshold=threshold)
+        z = np.asarray(z, np.float32)
+        if z.ndim < 2 or len(z) <= self.CHUNK:
+            with self.lock.hold(1 if z.ndim < 2 else len(z)):
+                return self.model.decode(z, tempo=tempo, threshold=threshold)
+        out: list[Groove] = []
+        for i in range(0, len(z), self.CHUNK):
+            with self.lock.hold(self.CHUNK):
+                out += self.model.decode(z[i:i + self.CHUNK], tempo=tempo, threshold=threshold)
+        return out
 
     def sample(self, n: int, temperature: float = 1.0, seed: int | None = None) -> np.ndarray:
-        with self.lock:
+        with self.lock.hold(1):
             return np.asarray(self.model.sample(n, temperature=temperature, seed=seed), np.float32)
 
 
