@@ -18,13 +18,15 @@ gradients is the gradient of the global loss; DDP averages, so each rank scales 
 from __future__ import annotations
 
 import os
+import signal
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 
-FAULT_ENV = "FLATGROOVE_FAULT"  # "RANK:STEP": that rank kills itself at that step (tests)
+FAULT_ENV = "FLATGROOVE_FAULT"  # "RANK:STEP[:hang]": that rank dies (or hangs) there (tests)
 
 
 @dataclass(frozen=True)
@@ -117,14 +119,21 @@ def broadcast_object(obj, ctx: DistContext):
     return box[0]
 
 
-def fault_step(ctx: DistContext) -> int | None:
-    """The step at which this rank is to die (FLATGROOVE_FAULT=RANK:STEP), for the tests of a
-    crashed rank; None normally."""
+def fault(ctx: DistContext) -> tuple[int, str] | None:
+    """(step, "kill" | "hang"): where this rank is to fail, for the tests of a crashed or stuck
+    rank (FLATGROOVE_FAULT=RANK:STEP[:hang]); None normally."""
     spec = os.environ.get(FAULT_ENV)
     if not spec:
         return None
-    rank, step = (int(s) for s in spec.split(":"))
-    return step if rank == ctx.rank else None
+    rank, step, *how = spec.split(":")
+    return (int(step), how[0] if how else "kill") if int(rank) == ctx.rank else None
+
+
+def fail(how: str) -> None:
+    if how == "hang":
+        while True:
+            time.sleep(3600)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def is_collective_failure(e: BaseException) -> bool:

@@ -8,7 +8,6 @@ import datetime
 import json
 import math
 import os
-import signal
 import sys
 import time
 from dataclasses import asdict
@@ -285,15 +284,15 @@ class Trainer:
         last_val: dict = {}
         t0 = time.perf_counter()
         prog = Progress(self, enabled=self.progress and main)
-        fault = D.fault_step(self.dist)
+        fault = D.fault(self.dist)
         try:
             while self.epoch < tc.epochs:
                 idx = self.order(self.epoch)
                 prog.start_epoch()
                 self.model.train()
                 while self.batch_in_epoch < self.steps_per_epoch:
-                    if fault is not None and self.step == fault:
-                        os.kill(os.getpid(), signal.SIGKILL)
+                    if fault is not None and self.step == fault[0]:
+                        D.fail(fault[1])
                     b = self.batch_in_epoch
                     out, gn = self.train_step(idx[b * tc.batch_size : (b + 1) * tc.batch_size])
                     rec = None
