@@ -95,7 +95,8 @@ class DecodeRequest(Strict):
     z: Annotated[list[float], Field(min_length=1, max_length=MAX_LATENT)] | None = None
     point: Point | None = None
     tempo: float = Field(120.0, ge=20.0, le=400.0)
-    threshold: float = Field(0.5, ge=0.05, le=0.95)
+    # None: the model's own decoding rule (the one evaluation, the jam and the CLI use)
+    threshold: float | None = Field(None, ge=0.05, le=0.95)
     name: Name = ""
 
     @model_validator(mode="after")

@@ -98,7 +98,8 @@ class LockedModel:
                 out.append(np.asarray(self.model.encode(part), np.float32))
         return np.concatenate(out) if len(out) > 1 else out[0]
 
-    def decode(self, z, tempo: float = 120.0, threshold: float = 0.5) -> list[Groove]:
+    def decode(self, z, tempo: float = 120.0, threshold: float | None = None) -> list[Groove]:
+        """Grooves at z; hits by the model's decoding rule unless a threshold is given."""
         z = np.asarray(z, np.float32)
         if z.ndim < 2 or len(z) <= self.CHUNK:
             with self.lock.hold(1 if z.ndim < 2 else len(z)):
