@@ -1,0 +1,91 @@
+"""The trainer's progress when its output is piped (plain lines with a run ETA, never a
+carriage return), the degenerate-model warning, and the log trimmed on resume."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import torch
+
+from flatgroove.model.config import ModelConfig
+from flatgroove.train.config import TrainConfig
+from flatgroove.train.trainer import Progress, Trainer
+
+TINY = {"latent_dim": 4, "enc_hidden": 16, "enc_layers": 1, "dec_hidden": 24, "dec_layers": 1,
+        "step_embed": 4, "prior_hidden": 16}
+
+
+def data(n: int = 45) -> torch.Tensor:
+    g = torch.Generator().manual_seed(3)
+    hits = (torch.rand(n, 32, 9, generator=g) < 0.15).float()
+    return torch.cat([hits, hits * torch.rand(hits.shape, generator=g),
+                      hits * (torch.rand(hits.shape, generator=g) - 0.5)], -1)
+
+
+def trainer(tmp_path, **tc) -> Trainer:
+    x = data()
+    cfg = TrainConfig(**{"epochs": 2, "batch_size": 9, "log_every": 2, **tc})
+    return Trainer(ModelConfig(variant="vae", **TINY), cfg, x[:40], x[40:], tmp_path / "run")
+
+
+def test_piped_progress_is_plain_lines_with_a_run_eta(tmp_path, capsys):
+    tr = trainer(tmp_path)
+    tr.fit()
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = [s for s in err.splitlines() if s.startswith("vae epoch")]
+    # a line at every log record (steps 1, 2, 4, 6, 8, 10) and one at each epoch's end
+    steps = [s.split(" step ")[1].split()[0] for s in lines if "done" not in s]
+    assert steps == ["1/10", "2/10", "4/10", "6/10", "8/10", "10/10"]
+    assert sum("done" in s for s in lines) == 2
+    assert all("ETA " in s for s in lines)
+    assert "ETA 0:00:00" in lines[-1]  # nothing left at the end
+
+
+def test_progress_on_a_terminal_is_a_bar_with_the_run_eta(tmp_path):
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tr = trainer(tmp_path)
+    p = Progress(tr, stream=Tty())
+    p.start_epoch()
+    tr.step = 1
+    p.step({"recon": 1.0, "kl": 2.0, "lam": 1.0})
+    p.close()
+    out = p.stream.getvalue()
+    assert "\r" in out and "run ETA" in out and "recon=1" in out
+
+
+def test_degenerate_model_warns(tmp_path, capsys):
+    tr = trainer(tmp_path, epochs=1)
+    with torch.no_grad():  # a decoder that never plays a hit
+        tr.model.decoder.head.bias[:9] = -30.0
+        tr.model.decoder.head.weight[:9] = 0.0
+    tr.tc.lr = tr.tc.lr_min = 0.0
+    tr.fit()
+    err = capsys.readouterr().err
+    assert "warning: the model looks degenerate after epoch 1" in err
+    assert "near-silent" in err and "hit F1 0.000" in err
+    assert tr.warnings and "--init-from" in tr.warnings[0]
+    tr._val_counts = (40, 50, 60)  # a working model: no warning
+    assert tr.degenerate({"hit_f1": 0.73, "epoch": 2}) is None
+
+
+def test_resume_trims_the_log_to_the_checkpoint(tmp_path):
+    tr = trainer(tmp_path, epochs=2, log_every=1, checkpoint_every=7)
+    tr.fit()
+    log = tr.out / "log.jsonl"
+    full = log.read_text()
+    # As if killed at step 9 after the checkpoint at step 7, mid-line.
+    recs = [json.loads(s) for s in full.splitlines()]
+    upto9 = [s for s, r in zip(full.splitlines(), recs, strict=True) if r["step"] <= 9
+             and not (r["kind"] == "val" and r["epoch"] > 1)]
+    log.write_text("\n".join(upto9) + '\n{"hit_bce": 20')
+    tr.step, tr.epoch = 7, 1  # where the step-7 checkpoint stands
+    assert tr.trim_log() == 3  # steps 8, 9 and the cut line
+    kept = [json.loads(s) for s in log.read_text().splitlines()]
+    assert [(r["kind"], r["step"]) for r in kept] == [
+        ("train", 1), ("train", 2), ("train", 3), ("train", 4), ("train", 5), ("val", 5),
+        ("train", 6), ("train", 7)]
