@@ -3,14 +3,28 @@ each Jacobian estimator against one decoder forward pass.
 
     python benchmarks/bench_train.py [--threads 2] [--steps 20] [--batch 64]
 
+Scaling over processes (torchrun + DDP, gloo): samples/s of the trainer's own distributed
+step for 1 process x 1 thread, 1 process x 2 threads and N processes x 1 thread, each variant,
+and the scaling efficiency (speed-up over 1 x 1 divided by N):
+
+    python benchmarks/bench_train.py --nproc 1,2 [--steps 12] [--batch 64]
+
 Uses real Groove MIDI Dataset windows when the dataset is present, else random grooves.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -91,12 +105,77 @@ def estimator_costs(batch: int, reps: int) -> None:
     print(f"  exact Jacobian, 8 points (32 double-backward passes) {t * 1e3:.1f} ms")
 
 
+def scaling_worker(variant: str, threads: int, steps: int, batch: int, result: str) -> None:
+    """One process (alone or a torchrun rank): `steps` training steps of the global batch
+    through Trainer.train_step (DDP when under torchrun); rank 0 writes the step times."""
+    from flatgroove.train import distributed as D
+
+    torch.set_num_threads(threads)
+    ctx, _ = D.init("cpu", timeout_s=120)
+    with contextlib.redirect_stdout(io.StringIO()):
+        pool = torch.cat(batches(steps, batch))
+    tc = TrainConfig(batch_size=batch, flat_warmup_epochs=-1.0, flat_ramp_epochs=1e-9)
+    tr = Trainer(ModelConfig(variant=variant), tc, pool, pool[:1], "/tmp/fg-bench-train",
+                 progress=False, dist=ctx)
+    tr.model.train()
+    times = []
+    for i in range(steps):
+        t = time.perf_counter()
+        tr.train_step(torch.arange(i * batch, (i + 1) * batch))
+        if i >= 2:  # the first steps pay for allocation and oneDNN set-up
+            times.append(time.perf_counter() - t)
+    if ctx.is_main:
+        Path(result).write_text(json.dumps({"times": times, "world": ctx.world}))
+    D.close()
+
+
+def scaling(nprocs: list[int], steps: int, batch: int) -> None:
+    here = str(Path(__file__).resolve())
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, global batch {batch}, default "
+          f"model sizes, median of {steps - 2} steps (trainer's train_step; DDP over gloo)")
+    configs = [("1 proc x 1 thread", 1, 1), ("1 proc x 2 threads", 1, 2)]
+    configs += [(f"{n} procs x 1 thread", n, 1) for n in nprocs if n > 1]
+    for variant in ("vae", "vhp", "flat"):
+        base = None
+        for label, n, threads in configs:
+            with tempfile.TemporaryDirectory() as tmp:
+                res = os.path.join(tmp, "r.json")
+                work = [here, "--worker", variant, "--threads", str(threads), "--steps", str(steps),
+                        "--batch", str(batch), "--result", res]
+                if n > 1:
+                    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc-per-node", str(n), *work]
+                else:
+                    cmd = [sys.executable, *work]
+                r = subprocess.run(cmd, env={**env, "OMP_NUM_THREADS": str(threads)},
+                                   capture_output=True, text=True, check=False)
+                if r.returncode != 0:
+                    print(f"{variant:5s} {label:20s} failed:\n{r.stderr[-1500:]}")
+                    continue
+                times = json.loads(Path(res).read_text())["times"]
+            sps = batch / statistics.median(times)
+            base = base or sps
+            extra = f"  {sps / base:4.2f}x" + (f"  efficiency {sps / base / n:4.0%}" if n > 1 else "")
+            print(f"{variant:5s} {label:20s} {sps:8.1f} samples/s{extra}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--nproc", default=None,
+                    help="comma-separated process counts, e.g. 1,2: measure scaling over processes")
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--result", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.worker:
+        scaling_worker(a.worker, a.threads, a.steps, a.batch, a.result)
+        return
+    if a.nproc:
+        scaling([int(n) for n in a.nproc.split(",")], a.steps if a.steps != 20 else 12, a.batch)
+        return
     torch.set_num_threads(a.threads)
     print(f"torch {torch.__version__}, {a.threads} threads, batch {a.batch}, default model sizes")
     data = batches(a.steps + 2, a.batch)
