@@ -28,16 +28,26 @@ def test_evaluate_writes_table_json_and_figures(tmp_path):
         write_midi(gs[i:] + gs[:i], data / f"set{i}.mid")
     vae, flat = _ckpt(tmp_path / "vae.pt", "vae", 2), _ckpt(tmp_path / "flat.pt", "flat", 2)
     out = tmp_path / "eval"
-    rc = main(["evaluate", vae, flat, "--data", str(data), "--split", "train", "--out", str(out),
+    doc = tmp_path / "README.md"
+    doc.write_text("# x\n<!-- flatgroove:results -->\nold figures\n<!-- /flatgroove:results -->\ntail\n")
+    rc = main(["evaluate", vae, flat, "--data", str(data), "--split", "validation", "--out", str(out),
                "--pairs", "20", "--geodesic-pairs", "4", "--geodesic-steps", "5",
-               "--flat-points", "8"])
+               "--flat-points", "8", "--update", str(doc)])
     assert rc == 0
+    text = doc.read_text()
+    assert "old figures" not in text and text.endswith("tail\n") and "| flat |" in text
+    assert "heard hit-change CV" in text and "threshold 0.5" in text
     res = json.loads((out / "results.json").read_text())
     assert set(res["models"]) == {"vae", "flat"}
     r = res["models"]["flat"]
     assert 0 <= r["reconstruction"]["hit_f1"] <= 1
     assert r["interpolation"]["cv"] >= 0 and r["flatness_mixup"]["cond_median"] >= 1
     assert r["geodesic"]["ratio_mean"] >= 0.99  # a geodesic is never longer than the line
+    h = r["heard"]  # heard first: decoded Grooves along the lines
+    for k in ("hit_cv", "hit_bunching", "hit_abrupt_share", "grouped_flip_share", "vel_cv", "mid_density_ratio"):
+        assert k in h and (h[k] is None or h[k] >= 0)  # untrained decoders may not sound at all (None)
+    assert "mid_nn_hamming" in h and h["real_nn_hamming"] >= 0  # against the train split
+    assert set(r["builtin_f1"]) == set(all_builtins())
     md = (out / "results.md").read_text()
     assert "| vae |" in md and "| flat |" in md and "The claim" in md
     for f in ("interpolation.png", "magnification-vae.png", "magnification-flat.png"):
@@ -52,3 +62,14 @@ def test_evaluate_rejects_a_non_checkpoint(tmp_path, capsys):
     assert main(["evaluate", str(bad), "--data", str(data), "--out", str(tmp_path / "o"),
                  "--split", "train"]) == 2
     assert "not a readable checkpoint" in capsys.readouterr().err
+
+
+def test_evaluate_update_needs_markers_before_any_work(tmp_path, capsys):
+    data = tmp_path / "d"
+    write_midi(list(all_builtins().values()), data / "a.mid")
+    doc = tmp_path / "doc.md"
+    doc.write_text("no markers here\n")
+    assert main(["evaluate", _ckpt(tmp_path / "v.pt", "vae", 2), "--data", str(data), "--out",
+                 str(tmp_path / "o"), "--split", "train", "--update", str(doc)]) == 2
+    assert "needs one <!-- flatgroove:results -->" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

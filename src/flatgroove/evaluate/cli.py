@@ -12,8 +12,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from flatgroove.cli import UserError
     from flatgroove.data import load_dataset
+    from flatgroove.errors import UserError
     from flatgroove.evaluate import report
     from flatgroove.evaluate.heard import nearest_hamming
     from flatgroove.evaluate.study import StudySettings, run_study
@@ -25,6 +25,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     # Every checkpoint loads before any work: a wrong third path fails now, not after the
     # first model's study.
     loaded = [(spec, resolve_model(spec)) for spec in args.checkpoints]
+    for doc in args.update:  # and every document to update has its markers
+        report.check_block(doc)
     ws = load_dataset(args.data, split=args.split)
     if len(ws) < 2:
         raise UserError(f"{args.data}: the {args.split} split has {len(ws)} windows; need at least 2")
@@ -57,11 +59,14 @@ def _evaluate(args: argparse.Namespace) -> int:
         models[name] = m
         print(f"{name}: evaluated in {results[name]['seconds']:.0f} s")
     table = report.markdown_table(results)
-    md = [f"# Evaluation on the {args.split} split ({len(x)} windows of {args.data})", "", table, ""]
+    md = [f"# Evaluation on the {args.split} split ({len(x)} windows of {args.data})", "", table, "",
+          report.rules_line(results), "", "## Built-in grooves: hit F1 of each reconstruction", "",
+          report.builtin_table(results), ""]
     flat = next((n for n in results if results[n]["variant"] == "flat"), None)
     vae = next((n for n in results if results[n]["variant"] == "vae"), None)
-    if flat and vae:
-        md += [f"## The claim: {flat} against {vae}", ""] + report.claim_check(results, flat, vae) + [""]
+    claims = report.claim_check(results, flat, vae) if flat and vae else []
+    if claims:
+        md += [f"## The claim: {flat} against {vae}", ""] + claims + [""]
     figs = report.interpolation_figure(models, results, x, out / "interpolation.png", n_pairs=args.figures)
     for name, m in models.items():
         if m.latent_dim == 2:
@@ -72,8 +77,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     (out / "results.md").write_text("\n".join(md) + "\n")
     report.write_json(results, out / "results.json", {**asdict(s), "split": args.split, "data": str(args.data)})
     print(table)
-    if flat and vae:
-        print("\n".join(report.claim_check(results, flat, vae)))
+    if claims:
+        print("\n".join(claims))
+    block = "\n".join([(f"Measured on the {args.split} split ({len(x)} windows) by `flatgroove evaluate "
+                       f"{' '.join(args.checkpoints)}` (seed {args.seed}, {args.pairs} pairs)."), "",
+                       table, "", report.rules_line(results), ""] + claims)
+    for doc in args.update:
+        report.update_block(doc, block)
+        print(f"updated the results block in {doc}")
     print(f"wrote {out / 'results.md'}, {out / 'results.json'} and {len(figs)} figures")
     return 0
 
@@ -113,6 +124,10 @@ def register(sub) -> None:
     p.add_argument("--figures", type=int, default=1, help="interpolation figures (test pairs)")
     p.add_argument("--seed", type=int, default=0, help="random seed for pairs and points")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--update", action="append", default=[], metavar="FILE.md",
+                   help="also rewrite the results block (between <!-- flatgroove:results --> and "
+                        "<!-- /flatgroove:results -->) of this Markdown file; repeatable "
+                        "(README.md, the model card)")
     p.add_argument("--decoding", default=None,
                    help="decode every model with this rule instead of its own: threshold[:T] or "
                         "pattern[:LOW:HIGH[:SEED]]")

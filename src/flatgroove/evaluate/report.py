@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from flatgroove.errors import UserError
+
 # (section, key, column title, format)
 COLUMNS = [
     ("reconstruction", "hit_f1", "hit F1", "{:.3f}"),
@@ -64,6 +66,47 @@ def write_json(results: dict[str, dict], path: str | os.PathLike, settings: dict
     p = Path(path)
     tmp = p.with_name(p.name + ".tmp")
     tmp.write_text(json.dumps({"settings": settings, "models": _jsonable(results)}, indent=2))
+    os.replace(tmp, p)
+    return p
+
+
+START, END = "<!-- flatgroove:results -->", "<!-- /flatgroove:results -->"
+
+
+def rules_line(results: dict[str, dict]) -> str:
+    """Which decoding rule each model was heard with."""
+    from flatgroove.model.decoding import DecodingRule
+
+    parts = [f"{n}: {DecodingRule.from_dict(r.get('decoding')).describe()}" for n, r in results.items()]
+    return "Decoding rule (how p becomes heard hits): " + "; ".join(parts) + "."
+
+
+def builtin_table(results: dict[str, dict]) -> str:
+    names = list(next(iter(results.values())).get("builtin_f1", {}))
+    rows = ["| model | " + " | ".join(names) + " |", "|---|" + "|".join("---:" for _ in names) + "|"]
+    for n, r in results.items():
+        b = r.get("builtin_f1", {})
+        rows.append(f"| {n} | " + " | ".join(_fmt("{:.2f}", b.get(k)) for k in names) + " |")
+    return "\n".join(rows)
+
+
+def check_block(path: str | os.PathLike) -> str:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: no such file to update")
+    text = p.read_text()
+    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
+        raise UserError(f"{p}: needs one {START} … {END} block to update")
+    return text
+
+
+def update_block(path: str | os.PathLike, block: str) -> Path:
+    """Replace the text between the results markers of a Markdown file, atomically."""
+    p = Path(path)
+    text = check_block(p)
+    a, b = text.index(START) + len(START), text.index(END)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(text[:a] + "\n" + block.rstrip() + "\n" + text[b:])
     os.replace(tmp, p)
     return p
 
