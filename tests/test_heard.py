@@ -194,3 +194,14 @@ def test_warm_start_loads_encoder_and_decoder_and_sets_kappa_from_training_batch
     with pytest.raises(TrainError, match="cannot warm-start"):
         Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(init_from=str(tmp_path / "no.pt")), x,
                 x[:8], tmp_path / "r3", progress=False)
+
+
+def test_the_jam_hears_the_models_rule():
+    """The live engine's decode path uses the checkpoint's rule, like evaluation and the CLI."""
+    from flatgroove.live.worker import DecodeRequest, Source, run_request
+
+    m = GrooveVAE(ModelConfig(variant="vae", **TINY)).eval()
+    m.decoding = DecodingRule("pattern", low=0.3, high=0.7, seed=1)
+    z = np.random.default_rng(2).normal(size=4).astype(np.float32)
+    g, _ = run_request(m, DecodeRequest(0, 0, [Source(groove=None, z=z, weight=1.0)], 120.0, 0.0), {})
+    np.testing.assert_array_equal(g.hits, m.decoding.hits(m.decode_arrays(z)[0][0]))
