@@ -205,3 +205,28 @@ def test_the_jam_hears_the_models_rule():
     z = np.random.default_rng(2).normal(size=4).astype(np.float32)
     g, _ = run_request(m, DecodeRequest(0, 0, [Source(groove=None, z=z, weight=1.0)], 120.0, 0.0), {})
     np.testing.assert_array_equal(g.hits, m.decoding.hits(m.decode_arrays(z)[0][0]))
+
+
+def test_path_evenness_loss_is_zero_for_even_heard_change_and_high_for_a_jump():
+    t = torch.linspace(0, 1, 9)
+    even = (0.2 + 0.6 * t)[None, :, None].repeat(2, 1, 5)  # every cell crosses [0.2, 0.8] evenly
+    assert float(geometry.path_evenness_loss(even)) < 1e-3
+    jump = (t >= 0.5).float()[None, :, None].repeat(2, 1, 5)  # all at one step
+    assert float(geometry.path_evenness_loss(jump)) > 5
+    # movement outside [low, high] is not heard and does not count
+    quiet = (0.05 * t)[None, :, None].repeat(1, 1, 5)
+    assert float(geometry.path_evenness_loss(quiet)) == 0.0
+    z = torch.randn(6, 3)
+    pts = geometry.line_points(z, 4, 5).view(4, 5, 3)
+    torch.testing.assert_close(pts[:, 2], 0.5 * (pts[:, 0] + pts[:, 4]))
+
+
+def test_path_term_trains_alongside_stein(tmp_path):
+    x = torch.from_numpy(np.random.default_rng(0).random((16, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.2).float()
+    tc = TrainConfig(epochs=1, batch_size=8, flat_loss="stein", flat_exact_points=2, path_weight=1.0,
+                     path_pairs=3, path_points=5, flat_warmup_epochs=0, flat_ramp_epochs=0.01,
+                     val_heard_pairs=0, log_every=1)
+    tr = Trainer(ModelConfig(variant="flat", **TINY), tc, x, x[:8], tmp_path, progress=False)
+    v = tr.fit()
+    assert np.isfinite(v["path"]) and v["path"] >= 0

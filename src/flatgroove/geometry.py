@@ -180,6 +180,33 @@ def stein_flatness(G: torch.Tensor, c2: torch.Tensor | None = None, jitter: floa
     return {"trace": trace, "c2": c2, "loss": per.mean(), "per_point": per}
 
 
+def line_points(z: torch.Tensor, pairs: int, points: int,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """(pairs·points, d): `points` evenly spaced points (ends included) on straight lines
+    between `pairs` random pairs of different rows of z, pair-major."""
+    m, d = z.shape
+    if m < 2:
+        raise ValueError("need at least two encodings for a line")
+    i = torch.randint(0, m, (pairs,), generator=generator)
+    j = (i + torch.randint(1, m, (pairs,), generator=generator)) % m
+    i, j = i.to(z.device), j.to(z.device)
+    t = torch.linspace(0, 1, points, dtype=z.dtype, device=z.device)
+    return (z[i][:, None] + t[None, :, None] * (z[j] - z[i])[:, None]).reshape(-1, d)
+
+
+def path_evenness_loss(p: torch.Tensor, low: float = 0.2, high: float = 0.8,
+                       eps: float = 1e-2) -> torch.Tensor:
+    """How unevenly straight lines move in what is heard: hit probabilities p (pairs, points,
+    cells) along lines; per step s_k = Σ_cells |Δ clip(p, low, high)|, which is (high − low)
+    times the expected number of hits that flip at step k under a threshold pattern spread over
+    [low, high] (flatgroove.model.decoding). Returns the mean over pairs of s's squared CV:
+    0 when every step changes what is heard by the same amount."""
+    q = p.clamp(low, high)
+    s = (q[:, 1:] - q[:, :-1]).abs().sum(-1)
+    mean = s.mean(1)
+    return (s.var(1, unbiased=False) / (mean**2 + eps)).mean()
+
+
 def exact_flatness(G: torch.Tensor, c2: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Exact counterparts of `flatness_terms` from metrics G (n, d, d)."""
     d = G.shape[-1]

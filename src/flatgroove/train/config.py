@@ -43,6 +43,12 @@ class TrainConfig:
     # columns) at flat_exact_points mixups: sees collapsed directions (geometry.stein_flatness)
     flat_loss: str = "frobenius"
     flat_exact_points: int = 4
+    # With flat_loss "stein": a heard-evenness term on straight lines between batch encodings
+    # (geometry.path_evenness_loss: squared CV of the expected hit flips per step under the
+    # threshold pattern), weighted path_weight·λ and ramped like the flatness term
+    path_weight: float = 0.0
+    path_pairs: int = 4
+    path_points: int = 9
     # warm start: encoder and decoder weights from a trained checkpoint (same sizes); the
     # prior starts fresh. kappa_train_slack > 0 sets κ to that × the warm model's mean
     # reconstruction on training batches (its validation figure is lax: 43.6 vs 33.5)

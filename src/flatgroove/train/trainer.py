@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from flatgroove import geometry
 from flatgroove.drums import N_DRUMS
+from flatgroove.groove import N_STEPS
 from flatgroove.model.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from flatgroove.model.config import ModelConfig
 from flatgroove.model.decoder import geometry_output
@@ -83,6 +84,11 @@ class Trainer:
         own = self.model.state_dict()
         parts = ("encoder.", "decoder.")
         keep = {k: v.float() for k, v in src.items() if k.startswith(parts)}
+        # A prior of the same kind and size comes along too (a flat run continued from a flat run).
+        prior = {k: v.float() for k, v in src.items() if k.startswith("prior.")}
+        own_prior = {k: v for k, v in self.model.state_dict().items() if k.startswith("prior.")}
+        if own_prior and set(prior) == set(own_prior) and all(prior[k].shape == own_prior[k].shape for k in prior):
+            keep.update(prior)
         bad = [k for k, v in keep.items() if k not in own or own[k].shape != v.shape]
         missing = [k for k in own if k.startswith(parts) and k not in keep]
         if bad or missing:
@@ -151,10 +157,16 @@ class Trainer:
             # same call as the batch (geometry.basis_fd_inputs).
             zt = geometry.mixup(mu_all.detach(), tc.flat_exact_points, tc.flat_eta)
             z_fd = geometry.basis_fd_inputs(zt, tc.flat_eps)
+            n_fd = len(z_fd)
+            if tc.path_weight > 0:  # lines for the heard-evenness term ride in the same call
+                z_fd = torch.cat([z_fd, geometry.line_points(mu_all.detach(), tc.path_pairs, tc.path_points)])
             y, logits, vel, off = self._decode_with(z, z_fd, shared)
-            G = geometry.metric_from_fd(y, len(zt), zt.shape[1], tc.flat_eps)
+            G = geometry.metric_from_fd(y[:n_fd], len(zt), zt.shape[1], tc.flat_eps)
             ft = geometry.stein_flatness(G.double())
             ft = {"loss": ft["loss"].float(), "c2": ft["c2"].float()}
+            if tc.path_weight > 0:
+                p_lines = y[n_fd:].view(tc.path_pairs, tc.path_points, N_STEPS, 3 * N_DRUMS)[..., :N_DRUMS]
+                ft["path"] = geometry.path_evenness_loss(p_lines.reshape(tc.path_pairs, tc.path_points, -1))
         elif fd:
             # Mixups of this batch's encodings, detached: flatness shapes the decoder only.
             # Their central-difference rows ride in the same decoder call as the batch: one
@@ -197,6 +209,10 @@ class Trainer:
                 out["flat"] = ft["loss"]
                 out["c2"] = ft["c2"]
                 loss = loss + w * lam * ft["loss"]
+                if "path" in ft:
+                    out["path"] = ft["path"]
+                    ramp = w / tc.flat_weight if tc.flat_weight > 0 else 1.0
+                    loss = loss + ramp * tc.path_weight * lam * ft["path"]
             out["loss"] = loss
         if shared:
             # DDP averages over ranks; the sum of the ranks' partial gradients is the whole one.
