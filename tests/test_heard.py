@@ -230,3 +230,14 @@ def test_path_term_trains_alongside_stein(tmp_path):
     tr = Trainer(ModelConfig(variant="flat", **TINY), tc, x, x[:8], tmp_path, progress=False)
     v = tr.fit()
     assert np.isfinite(v["path"]) and v["path"] >= 0
+
+
+def test_export_command_packs_a_run_with_its_rule(tmp_path, capsys):
+    from flatgroove.cli import main
+
+    m = GrooveVAE(ModelConfig(variant="flat", **TINY))
+    save_checkpoint(tmp_path / "run" / "best.pt", {"model_config": m.config.to_dict(), "state_dict": m.state_dict()})
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "m.pt"), "--decoding", "pattern:0.15:0.65"]) == 0
+    assert load_model(tmp_path / "m.pt").decoding == DecodingRule("pattern", low=0.15, high=0.65)
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "n.pt"), "--decoding", "loud"]) == 2
+    assert "bad decoding rule" in capsys.readouterr().err

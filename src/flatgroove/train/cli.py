@@ -191,3 +191,26 @@ def register(sub) -> None:
                    help="under torchrun: seconds a rank waits for the others before the run "
                         "stops with an error (default 300)")
     p.set_defaults(func=_train, train_parser=p)
+    e = sub.add_parser("export", help="pack a trained run into a small shippable model file "
+                                      "(half-precision weights and its decoding rule)")
+    e.add_argument("run", help="run folder or checkpoint (best.pt of a folder)")
+    e.add_argument("out", help="the model file to write (e.g. my_model.pt)")
+    e.add_argument("--name", default=None, help="the model's name in the file (default: the file's stem)")
+    e.add_argument("--decoding", default=None,
+                   help="how p becomes heard hits for every user of the model: threshold[:T] or "
+                        "pattern[:LOW:HIGH[:SEED]] (default: the run's, else threshold 0.5)")
+    e.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from flatgroove.errors import UserError
+    from flatgroove.model.checkpoint import CheckpointError, export_shipped
+    from flatgroove.model.decoding import parse_rule
+
+    try:
+        rule = parse_rule(args.decoding) if args.decoding else None
+        p = export_shipped(args.run, args.out, args.name or Path(args.out).stem, decoding=rule)
+    except (ValueError, CheckpointError) as err:
+        raise UserError(str(err)) from None
+    print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB); use it with --model {p}")
+    return 0
