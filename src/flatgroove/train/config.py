@@ -49,6 +49,8 @@ class TrainConfig:
     path_weight: float = 0.0
     path_pairs: int = 4
     path_points: int = 9
+    path_low: float = 0.2  # the p range whose change is heard (the decoding rule's thresholds)
+    path_high: float = 0.8
     # warm start: encoder and decoder weights from a trained checkpoint (same sizes); the
     # prior starts fresh. kappa_train_slack > 0 sets κ to that × the warm model's mean
     # reconstruction on training batches (its validation figure is lax: 43.6 vs 33.5)

@@ -166,7 +166,8 @@ class Trainer:
             ft = {"loss": ft["loss"].float(), "c2": ft["c2"].float()}
             if tc.path_weight > 0:
                 p_lines = y[n_fd:].view(tc.path_pairs, tc.path_points, N_STEPS, 3 * N_DRUMS)[..., :N_DRUMS]
-                ft["path"] = geometry.path_evenness_loss(p_lines.reshape(tc.path_pairs, tc.path_points, -1))
+                ft["path"] = geometry.path_evenness_loss(p_lines.reshape(tc.path_pairs, tc.path_points, -1),
+                                                        tc.path_low, tc.path_high)
         elif fd:
             # Mixups of this batch's encodings, detached: flatness shapes the decoder only.
             # Their central-difference rows ride in the same decoder call as the batch: one
