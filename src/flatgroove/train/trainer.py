@@ -459,7 +459,8 @@ class Trainer:
 
         if len(self.val_x) < 2 or self.tc.val_heard_pairs <= 0:
             return {}
-        pr = fixed_pairs(len(self.val_x), self.tc.val_heard_pairs, 0)
+        # no more lines than windows: a tiny validation set gets a quick look, not 64 lines
+        pr = fixed_pairs(len(self.val_x), min(self.tc.val_heard_pairs, len(self.val_x)), 0)
         z = self.model.encoder(self.val_x[torch.from_numpy(pr.ravel())].to(self.device))[0].cpu().numpy()
         out = {}
         for tag, rule in (("", DecodingRule()), ("pattern_", DecodingRule("pattern"))):
