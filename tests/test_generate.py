@@ -18,7 +18,6 @@ from flatgroove.generate import (
     sample,
     slerp,
 )
-from flatgroove.groove import Groove
 from flatgroove.presets import builtin
 
 torch.set_num_threads(1)
@@ -42,7 +41,10 @@ def test_interpolate_ends_and_count(flat):
     assert len(path) == 5
     # Both ends are the decodings of the two encodings themselves.
     ra, rb = flat.reconstruct([a, b])
-    assert path[0] == Groove(ra.hits, ra.velocities, ra.offsets, a.tempo)
+    # (the path is decoded in one batch: velocities and offsets agree to float rounding)
+    assert np.array_equal(path[0].hits, ra.hits)
+    np.testing.assert_allclose(path[0].velocities, ra.velocities, atol=1e-5)
+    np.testing.assert_allclose(path[0].offsets, ra.offsets, atol=1e-5)
     assert np.array_equal(path[-1].hits, rb.hits)
     assert path[0].tempo == a.tempo and path[-1].tempo == b.tempo
     with pytest.raises(GenerateError, match="at least 2"):
