@@ -241,3 +241,16 @@ def test_export_command_packs_a_run_with_its_rule(tmp_path, capsys):
     assert load_model(tmp_path / "m.pt").decoding == DecodingRule("pattern", low=0.15, high=0.65)
     assert main(["export", str(tmp_path / "run"), str(tmp_path / "n.pt"), "--decoding", "loud"]) == 2
     assert "bad decoding rule" in capsys.readouterr().err
+
+
+def test_the_shipped_recipe_configs_load():
+    """The README's recipe: configs/flat-stage*.toml are valid and say what TRAINING.md says."""
+    from pathlib import Path
+
+    from flatgroove.train.config import load_config
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    stages = [load_config(root / f"flat-stage{i}.toml") for i in (1, 2, 3)]
+    assert all(mc.variant == "flat" and tc.flat_loss == "stein" and tc.lambda_min == 5 for mc, tc in stages)
+    assert [tc.flat_weight for _, tc in stages] == [4.0, 16.0, 16.0]
+    assert [tc.path_weight for _, tc in stages] == [0.0, 4.0, 16.0]
