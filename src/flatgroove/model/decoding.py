@@ -22,6 +22,7 @@ import numpy as np
 
 from flatgroove.drums import N_DRUMS
 from flatgroove.groove import N_STEPS
+from flatgroove.model.config import settings_from_dict
 
 KINDS = ("threshold", "pattern")
 
@@ -62,12 +63,7 @@ class DecodingRule:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> DecodingRule:
-        if not d:
-            return cls()
-        unknown = set(d) - {"kind", "threshold", "low", "high", "seed"}
-        if unknown:
-            raise ValueError(f"unknown decoding rule settings: {sorted(unknown)}")
-        return cls(**d)
+        return settings_from_dict(cls, d, "decoding rule") if d else cls()
 
     def describe(self) -> str:
         if self.kind == "threshold":
