@@ -14,6 +14,7 @@ from flatgroove import geometry
 from flatgroove.drums import N_DRUMS
 from flatgroove.evaluate import heard as H
 from flatgroove.evaluate import metrics as M
+from flatgroove.model.decoder import geometry_output
 from flatgroove.model.decoding import DecodingRule
 
 
@@ -78,22 +79,27 @@ def reconstruction(model, x: torch.Tensor, batch: int, seed: int, rule: Decoding
 
 
 @torch.no_grad()
+def decoded_lines(model, z_a, z_b, points: int = 17, batch: int = 2048
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The decoder's outputs (hit logits, velocities, offsets; each (pairs, points, 32, 9), on
+    the CPU) along the straight lines between each pair, in batches: one decode serves both
+    the heard figures and the figures in y."""
+    za, zb = (torch.as_tensor(np.asarray(z, np.float32), device=model.device) for z in (z_a, z_b))
+    z = M._line(za, zb, points).reshape(-1, za.shape[1])
+    parts = [model.decoder(z[s : s + batch]) for s in range(0, len(z), batch)]
+    return tuple(torch.cat(t).cpu().view(len(za), points, *t[0].shape[1:]) for t in zip(*parts))
+
+
 def heard_paths(model, z_a, z_b, points: int = 17, rule: DecodingRule | None = None,
                 batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     """Decoded straight lines as a listener hears them: hits by the decoding rule and their
     velocities, each (pairs, points, 32, 9)."""
-    rule = rule or model.decoding
-    za, zb = torch.as_tensor(np.asarray(z_a, np.float32)), torch.as_tensor(np.asarray(z_b, np.float32))
-    t = torch.linspace(0, 1, points)
-    z = (za[:, None] + t[None, :, None] * (zb - za)[:, None]).reshape(-1, za.shape[1])
-    ps, vs = [], []
-    for s in range(0, len(z), batch):
-        p, v, _ = model.decode_arrays(z[s : s + batch].numpy())
-        ps.append(p)
-        vs.append(v)
-    p, v = np.concatenate(ps), np.concatenate(vs)
-    shape = (len(za), points) + p.shape[1:]
-    return rule.hits(p).reshape(shape), v.reshape(shape)
+    logits, vel, _ = decoded_lines(model, z_a, z_b, points, batch)
+    return _heard(logits, vel, rule or model.decoding)
+
+
+def _heard(logits: torch.Tensor, vel: torch.Tensor, rule: DecodingRule) -> tuple[np.ndarray, np.ndarray]:
+    return rule.hits(torch.sigmoid(logits).numpy()), vel.numpy()
 
 
 def builtin_f1(model, rule: DecodingRule | None = None) -> dict[str, float]:
@@ -123,12 +129,14 @@ def run_study(model, x: torch.Tensor, s: StudySettings | None = None, progress: 
     z = torch.from_numpy(model.encode(x))
     pairs = fixed_pairs(len(x), s.pairs, s.seed)
     # Heard first: decoded Grooves along the lines, hits by the decoding rule.
-    hits, vel = heard_paths(model, z[pairs[:, 0]], z[pairs[:, 1]], s.points, rule, s.batch)
-    heard = H.path_evenness(hits, vel, seed=s.seed)
+    logits, vel, off = decoded_lines(model, z[pairs[:, 0]], z[pairs[:, 1]], s.points, s.batch)
+    hits, heard_vel = _heard(logits, vel, rule)
+    heard = H.path_evenness(hits, heard_vel, seed=s.seed)
     real_ends = (x[pairs][..., :N_DRUMS] > 0.5).numpy()
     heard.update(H.midpoint_figures(hits, train_hits, real_ends, real_nn))
     out["heard"] = heard
-    Y = M.interpolation_paths(model.f, z[pairs[:, 0]], z[pairs[:, 1]], s.points, s.batch)
+    # the same lines in y = [p, p·v, p·o], second
+    Y = geometry_output(logits.flatten(0, 1), vel.flatten(0, 1), off.flatten(0, 1)).view(len(pairs), s.points, -1)
     sm = M.smoothness(Y)
     sm["abrupt_jump_share"] = M.abrupt_jump_share(hits)
     out["interpolation"] = sm
