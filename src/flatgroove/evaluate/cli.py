@@ -13,6 +13,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from flatgroove.data import load_dataset
+    from flatgroove.drums import N_DRUMS
     from flatgroove.errors import UserError
     from flatgroove.evaluate import report
     from flatgroove.evaluate.heard import nearest_hamming
@@ -45,8 +46,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.split != "train":
         tr = load_dataset(args.data, split="train")
         if len(tr):
-            train_hits = (tr.tensors()[..., :9] > 0.5).numpy()
-            real = (x[:500, :, :9] > 0.5).numpy()
+            train_hits = (tr.tensors()[..., :N_DRUMS] > 0.5).numpy()
+            real = (x[:500, :, :N_DRUMS] > 0.5).numpy()
             real_nn = float(np.median(nearest_hamming(real, train_hits)))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

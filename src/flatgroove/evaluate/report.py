@@ -62,12 +62,17 @@ def _jsonable(o):
     return o
 
 
-def write_json(results: dict[str, dict], path: str | os.PathLike, settings: dict) -> Path:
+def _write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write atomically: a crash mid-write leaves the previous file intact."""
     p = Path(path)
     tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps({"settings": settings, "models": _jsonable(results)}, indent=2))
+    tmp.write_text(text)
     os.replace(tmp, p)
     return p
+
+
+def write_json(results: dict[str, dict], path: str | os.PathLike, settings: dict) -> Path:
+    return _write_text(path, json.dumps({"settings": settings, "models": _jsonable(results)}, indent=2))
 
 
 START, END = "<!-- flatgroove:results -->", "<!-- /flatgroove:results -->"
@@ -102,13 +107,9 @@ def check_block(path: str | os.PathLike) -> str:
 
 def update_block(path: str | os.PathLike, block: str) -> Path:
     """Replace the text between the results markers of a Markdown file, atomically."""
-    p = Path(path)
-    text = check_block(p)
+    text = check_block(path)
     a, b = text.index(START) + len(START), text.index(END)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(text[:a] + "\n" + block.rstrip() + "\n" + text[b:])
-    os.replace(tmp, p)
-    return p
+    return _write_text(path, text[:a] + "\n" + block.rstrip() + "\n" + text[b:])
 
 
 def claim_check(results: dict[str, dict], flat: str, vae: str) -> list[str]:
