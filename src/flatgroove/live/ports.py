@@ -214,6 +214,39 @@ def _quiet(fn: Callable[[], object]) -> None:
         fn()
 
 
+def _open_rt(kind: str, b: mido.Backend, name: str, virtual: bool, client_name: str | None,
+             role: str):
+    """An rtmidi input or output ('input' / 'output') on its role's client: a virtual port
+    called `name`, or connected to the existing port `name` (resolved among the system's).
+    Returns the rtmidi object and the port's full name."""
+    import rtmidi
+
+    api = getattr(rtmidi, f"API_{b.api}") if b.api else rtmidi.API_UNSPECIFIED
+    cls = rtmidi.MidiIn if kind == "input" else rtmidi.MidiOut
+    try:
+        with quiet_native():
+            rt = cls(rtapi=api, name=client_name or role_client(role))
+    except Exception as e:  # noqa: BLE001
+        raise PortError(f"cannot open the MIDI system for {kind}: {e}") from None
+    try:
+        with quiet_native():
+            if virtual:
+                rt.open_virtual_port(name)
+            else:
+                names = rt.get_ports()
+                name = resolve(name, names, kind)
+                # Our end of the connection is named for what it carries.
+                side = "in" if kind == "input" else "out"
+                rt.open_port(names.index(name), ROLES.get(role, f"{role} {side}"))
+    except PortError:
+        rt.delete()
+        raise
+    except Exception as e:  # noqa: BLE001
+        rt.delete()
+        raise PortError(f"cannot open {kind} port {name!r}: {e}") from None
+    return rt, name
+
+
 class TimedInput(_QueuedInput):
     """A real input port, read with python-rtmidi directly: the callback (rtmidi's thread,
     JACK's process thread on JACK) only stamps the raw bytes with time.monotonic() and
@@ -225,32 +258,10 @@ class TimedInput(_QueuedInput):
     def __init__(self, b: mido.Backend, name: str, virtual: bool = False,
                  wake: threading.Event | None = None, client_name: str | None = None,
                  role: str = "drums") -> None:
-        import rtmidi
-
         super().__init__()
         self.wake = wake
         self.role = role
-        api = getattr(rtmidi, f"API_{b.api}") if b.api else rtmidi.API_UNSPECIFIED
-        try:
-            with quiet_native():
-                self._rt = rtmidi.MidiIn(rtapi=api, name=client_name or role_client(role))
-        except Exception as e:  # noqa: BLE001
-            raise PortError(f"cannot open the MIDI system for input: {e}") from None
-        try:
-            with quiet_native():
-                if virtual:
-                    self._rt.open_virtual_port(name)
-                else:
-                    names = self._rt.get_ports()
-                    name = resolve(name, names, "input")
-                    # Our end of the connection is named for what it carries.
-                    self._rt.open_port(names.index(name), ROLES.get(role, f"{role} in"))
-        except PortError:
-            self._rt.delete()
-            raise
-        except Exception as e:  # noqa: BLE001
-            self._rt.delete()
-            raise PortError(f"cannot open input port {name!r}: {e}") from None
+        self._rt, name = _open_rt("input", b, name, virtual, client_name, role)
         self._rt.ignore_types(sysex=False, timing=False, active_sense=True)
         self._rt.set_callback(self._on_message)
         self.name = name
@@ -277,28 +288,7 @@ class TimedOutput:
 
     def __init__(self, b: mido.Backend, name: str, virtual: bool = False,
                  client_name: str | None = None, role: str = "machine") -> None:
-        import rtmidi
-
-        api = getattr(rtmidi, f"API_{b.api}") if b.api else rtmidi.API_UNSPECIFIED
-        try:
-            with quiet_native():
-                self._rt = rtmidi.MidiOut(rtapi=api, name=client_name or role_client(role))
-        except Exception as e:  # noqa: BLE001
-            raise PortError(f"cannot open the MIDI system for output: {e}") from None
-        try:
-            with quiet_native():
-                if virtual:
-                    self._rt.open_virtual_port(name)
-                else:
-                    names = self._rt.get_ports()
-                    name = resolve(name, names, "output")
-                    self._rt.open_port(names.index(name), ROLES.get(role, f"{role} out"))
-        except PortError:
-            self._rt.delete()
-            raise
-        except Exception as e:  # noqa: BLE001
-            self._rt.delete()
-            raise PortError(f"cannot open output port {name!r}: {e}") from None
+        self._rt, name = _open_rt("output", b, name, virtual, client_name, role)
         self.name = name
         self.virtual = virtual
         self.role = role
