@@ -47,14 +47,7 @@ export async function download(path, body, filename) {
     body: JSON.stringify(body),
   });
   const blob = await (await check(res)).blob();
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = filename;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  saveBlob(blob, filename);
   return blob.size;
 }
 
@@ -79,4 +72,16 @@ export function latest(fn) {
     if (running) queued = args;
     else run(args);
   };
+}
+
+// Hand a Blob to the browser as a download named `filename`.
+export function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }

@@ -2,7 +2,7 @@
 // any α on it; heard through Web Audio and exported as MIDI (no live engine involved).
 
 import { download, latest, post, upload } from "./api.js";
-import { drawGrid } from "./grid.js";
+import { drawGrid, fillGrooveSelect, nice } from "./grid.js";
 
 const lerp = (a, b, t) => a.map((x, i) => (1 - t) * x + t * b[i]);
 
@@ -17,7 +17,6 @@ function slerp(a, b, t) {
   return a.map((x, i) => (Math.sin((1 - t) * om) * x + Math.sin(t * om) * b[i]) / s);
 }
 
-const nice = (name) => (name || "").replaceAll("_", " ");
 const $ = (id) => document.getElementById(id);
 
 export class Explorer {
@@ -39,19 +38,7 @@ export class Explorer {
   async init() {
     const names = this.app.grooves.map((g) => g.name);
     for (const id of ["a-select", "b-select"]) {
-      const sel = $(id);
-      sel.innerHTML = "";
-      const custom = document.createElement("option");
-      custom.value = "";
-      custom.textContent = "(other)";
-      custom.disabled = true;
-      sel.appendChild(custom);
-      for (const n of names) {
-        const o = document.createElement("option");
-        o.value = n;
-        o.textContent = nice(n);
-        sel.appendChild(o);
-      }
+      fillGrooveSelect($(id), names, "(other)");
     }
     $("a-select").addEventListener("change", (e) => this.setBuiltin("a", e.target.value));
     $("b-select").addEventListener("change", (e) => this.setBuiltin("b", e.target.value));

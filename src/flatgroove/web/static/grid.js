@@ -104,3 +104,23 @@ export function drawGrid(canvas, g, opts = {}) {
   }
   ctx.globalAlpha = 1;
 }
+
+// A groove's name as shown ("bossa_nova" -> "bossa nova").
+export const nice = (name) => (name || "").replaceAll("_", " ");
+
+// Fill a <select> with the built-in grooves, after a disabled first option `placeholder`
+// that stands for a groove not among them (a map point, an uploaded file).
+export function fillGrooveSelect(sel, names, placeholder) {
+  sel.innerHTML = "";
+  const custom = document.createElement("option");
+  custom.value = "";
+  custom.textContent = placeholder;
+  custom.disabled = true;
+  sel.appendChild(custom);
+  for (const n of names) {
+    const o = document.createElement("option");
+    o.value = n;
+    o.textContent = nice(n);
+    sel.appendChild(o);
+  }
+}

@@ -1,6 +1,8 @@
 // A Standard MIDI File writer (type 1) for what the page records: a conductor track with the
 // tempo map and markers, then one track per part (the drummer, the machine) on channel 10.
 
+import { saveBlob } from "./api.js";
+
 function vlq(n) {
   n = Math.max(0, Math.round(n));
   const out = [n & 0x7f];
@@ -61,12 +63,5 @@ export function writeMidi({ tpq = 480, tempos = [[0, 120]], markers = [], tracks
 }
 
 export function saveBytes(bytes, filename, type = "audio/midi") {
-  const url = URL.createObjectURL(new Blob([bytes], { type }));
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = filename;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  saveBlob(new Blob([bytes], { type }), filename);
 }

@@ -5,10 +5,9 @@
 // show the blend at 5 x 5 points.
 
 import { download, latest, post } from "./api.js";
-import { DRUM_COLORS, drawGrid } from "./grid.js";
+import { DRUM_COLORS, drawGrid, fillGrooveSelect, nice } from "./grid.js";
 
 const $ = (id) => document.getElementById(id);
-const nice = (name) => (name || "").replaceAll("_", " ");
 const lerp = (a, b, t) => a.map((x, i) => (1 - t) * x + t * b[i]);
 export const CORNER_COLORS = ["#ff8a3d", "#38d6c4", "#b48cff", "#f5d547"];
 const PREVIEW = 5; // the blend grid behind the puck
@@ -35,17 +34,7 @@ export class Pad {
     const boxes = [...document.querySelectorAll("#view-pad .corner")];
     boxes.forEach((box, i) => {
       const sel = box.querySelector("select");
-      const custom = document.createElement("option");
-      custom.value = "";
-      custom.textContent = "(map point)";
-      custom.disabled = true;
-      sel.appendChild(custom);
-      for (const n of names) {
-        const o = document.createElement("option");
-        o.value = n;
-        o.textContent = nice(n);
-        sel.appendChild(o);
-      }
+      fillGrooveSelect(sel, names, "(map point)");
       sel.addEventListener("change", () => sel.value && this.setCorner(i, this.builtinEnd(sel.value)));
       box.addEventListener("pointerdown", () => this.setActive(i));
     });
