@@ -172,7 +172,10 @@ def test_virtual_ports_can_be_created(jack):
 
 
 
-def test_own_ports_are_named_by_role_and_listed_apart(jack, capsys):
+@pytest.mark.parametrize("layout", ["one client", "rtmidi fallback"])
+def test_own_ports_are_named_by_role_and_listed_apart(jack, capsys, monkeypatch, layout):
+    """A jam's ports: all on the client 'flatgroove' (JACK-Client); with that switched off,
+    python-rtmidi's client per port, named for its role. `flatgroove ports` says which."""
     import mido
 
     from flatgroove.cli import main
@@ -180,6 +183,12 @@ def test_own_ports_are_named_by_role_and_listed_apart(jack, capsys):
     from flatgroove.live.session import LiveSession
     from test_live_engine import DoubleModel, controls
 
+    if layout == "one client":
+        machine, drums, clock = "flatgroove:machine out", "flatgroove:drums in", "flatgroove:clock in"
+    else:
+        monkeypatch.setenv("FLATGROOVE_MIDI_ONE_CLIENT", "0")
+        machine, drums, clock = ("flatgroove-machine:machine out", "flatgroove-drums:drums in",
+                                 "flatgroove-clock:clock in")
     b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
     synth = b.open_input("synth", virtual=True, client_name="fg-synth")
     kit = b.open_output("kit", virtual=True, client_name="fg-kit")
@@ -190,27 +199,133 @@ def test_own_ports_are_named_by_role_and_listed_apart(jack, capsys):
         try:
             ins, outs = list_ports("jack")
             own = {n for n in ins + outs if n.startswith("flatgroove")}
-            assert own == {"flatgroove-machine:machine out", "flatgroove-drums:drums in",
-                           "flatgroove-clock:clock in"}, own
-            assert "flatgroove-machine:machine out" in ins  # others read the machine's notes
+            assert own == {machine, drums, clock}, own
+            assert machine in ins  # others read the machine's notes
             capsys.readouterr()
             assert main(["ports", "--api", "jack"]) == 0
             out = capsys.readouterr().out
         finally:
             ses.close()
+        ins, outs = list_ports("jack")
+        assert not any(n.startswith("flatgroove") for n in [*ins, *outs])
     finally:
         for p in (synth, kit, daw):
             p.close()
     src, dst, mine = (out.split("Sources:")[1].split("Destinations:")[0],
                       out.split("Destinations:")[1].split("flatgroove's own ports")[0],
                       out.split("flatgroove's own ports")[1])
-    assert out.startswith("MIDI system: JACK")
+    head = out.splitlines()[0]
+    assert head.startswith("MIDI system: JACK")
+    if layout == "one client":
+        assert "one client 'flatgroove' holds all of flatgroove's ports (JACK-Client)" in head
+    else:
+        assert "one client per port" in head and "python-rtmidi fallback" in head
+        assert "FLATGROOVE_MIDI_ONE_CLIENT=0" in head
     assert "fg-kit:kit" in src and "fg-daw:clock" in src and "fg-synth:synth" in dst
     listed = [ln.strip() for ln in (src + dst).splitlines() if ln.startswith("  ")]
     assert listed and not any(n.startswith("flatgroove") for n in listed)  # ours: apart ...
-    lines = {ln.split()[0]: ln for ln in mine.splitlines()[1:] if ln.strip()}
-    assert "sends" in lines["flatgroove-machine:machine"]  # ... saying which side is which
-    assert "receives" in lines["flatgroove-drums:drums"] and "receives" in lines["flatgroove-clock:clock"]
+    lines = {ln.split("  ")[1].strip(): ln for ln in mine.splitlines()[1:] if ln.strip()}
+    assert "sends" in lines[machine]  # ... saying which side is which
+    assert "receives" in lines[drums] and "receives" in lines[clock]
+
+
+@pytest.fixture(scope="session")
+def alsa():
+    """ALSA's sequencer, where the kernel has one (not in containers without /dev/snd)."""
+    if not os.path.exists("/dev/snd/seq"):
+        pytest.skip("no ALSA sequencer here (/dev/snd/seq is absent: no snd-seq kernel module "
+                    "or no /dev/snd in this container)")
+    import mido
+
+    try:
+        mido.Backend("mido.backends.rtmidi/LINUX_ALSA", load=True).get_output_names()
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"ALSA sequencer not usable: {e}")
+    return "alsa"
+
+
+@pytest.fixture(params=["jack", "alsa"])
+def midi_system(request):
+    request.getfixturevalue(request.param)  # starts JACK / skips without ALSA
+    return request.param
+
+
+def test_one_client_carries_notes_and_clock(midi_system, capsys):
+    """On real ports (JACK's dummy driver; ALSA where there is a sequencer): the drums, the
+    clock and the machine are three named ports of one client 'flatgroove'; a DAW's notes
+    and clock reach the engine's inputs (clock wakes it), the machine's notes reach a synth,
+    and `flatgroove ports` lists them under flatgroove's own."""
+    import queue
+
+    import mido
+
+    from flatgroove.cli import main
+    from flatgroove.live import oneclient
+    from flatgroove.live.ports import TimedInput, TimedOutput, backend, list_ports
+
+    api = midi_system
+    rb = mido.Backend("mido.backends.rtmidi/" + {"jack": "UNIX_JACK", "alsa": "LINUX_ALSA"}[api])
+    heard: queue.Queue = queue.Queue()
+    synth = rb.open_input("synth", virtual=True, client_name="fg-synth", callback=heard.put)
+    kit = rb.open_output("kit", virtual=True, client_name="fg-kit")
+    daw = rb.open_output("clock", virtual=True, client_name="fg-daw")
+    wake = threading.Event()
+    b = backend(api)
+    opened = []
+    try:
+        drums = TimedInput(b, "fg-kit:kit", role="drums")
+        opened.append(drums)
+        clock = TimedInput(b, "fg-daw:clock", role="clock", wake=wake)
+        opened.append(clock)
+        out = TimedOutput(b, "fg-synth:synth", role="machine")
+        opened.append(out)
+        assert b.why_not is None
+        own = {re.sub(r" \d+:\d+$", "", p.own_name) for p in opened}
+        assert own == {"flatgroove:drums in", "flatgroove:clock in", "flatgroove:machine out"}
+        if api == "alsa":  # one client id for all three: 'flatgroove:drums in 130:0' ...
+            assert len({p.own_name.rsplit(" ", 1)[1].split(":")[0] for p in opened}) == 1
+        ins, outs = list_ports(api)
+        mine = sorted(re.sub(r" \d+:\d+$", "", n) for n in ins + outs if n.startswith("flatgroove"))
+        assert mine == sorted(own), mine  # no other flatgroove client (no '-01', no monitor)
+        time.sleep(0.2)  # connections settle
+        t0 = time.monotonic()
+        kit.send(mido.Message("note_on", channel=9, note=38, velocity=90))
+        daw.send(mido.Message("start"))
+        for _ in range(3):
+            daw.send(mido.Message("clock"))
+        out.send(mido.Message("note_on", channel=9, note=36, velocity=100))
+        assert wake.wait(2.0), "the clock did not wake the engine"
+        got: dict[str, list] = {"drums": [], "clock": []}
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline and (len(got["drums"]) < 1 or len(got["clock"]) < 4):
+            got["drums"] += drums.drain(100)
+            got["clock"] += clock.drain(100)
+            time.sleep(0.01)
+        assert [list(m) for _, m in got["drums"]] == [[0x99, 38, 90]]
+        assert [list(m) for _, m in got["clock"]] == [[0xFA], [0xF8], [0xF8], [0xF8]]
+        assert all(t0 - 0.01 <= t <= time.monotonic() for t, _ in got["drums"] + got["clock"])
+        msg = heard.get(timeout=2.0)
+        assert msg.bytes() == [0x99, 36, 100]
+        capsys.readouterr()
+        assert main(["ports", "--api", api]) == 0
+        listing = capsys.readouterr().out
+    finally:
+        for p in opened:
+            p.close()
+        for p in (synth, kit, daw):
+            p.close()
+    assert "one client 'flatgroove' holds all of flatgroove's ports" in listing.splitlines()[0]
+    mine_listed = listing.split("flatgroove's own ports")[1]
+    for port, side in (("flatgroove:drums in", "receives"), ("flatgroove:clock in", "receives"),
+                       ("flatgroove:machine out", "sends")):
+        line = next(ln for ln in mine_listed.splitlines() if port in ln)
+        assert side in line, line
+    others = listing.split("flatgroove's own ports")[0]
+    assert not any(ln.strip().startswith("flatgroove") for ln in others.splitlines()[1:])
+    # The client closed with its last port.
+    assert oneclient.current(b.system) is None
+    ins, outs = list_ports(api)
+    assert not any(n.startswith("flatgroove") for n in [*ins, *outs])
 
 
 def test_no_midi_library_noise_when_jack_is_not_running(capfd, monkeypatch):

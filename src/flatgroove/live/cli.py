@@ -15,8 +15,9 @@ Mappings (CCs, pads, channels): see `flatgroove jam --show-controls`.
 
 Ports: flatgroove's own ports are named for what they carry: 'drums in' (your kit), 'clock in'
 (a DAW's clock, when --clock is a port of its own), 'controls in' (more --in ports) and
-'machine out' (its notes), on clients flatgroove-drums, -clock, -controls, -machine.
-`flatgroove ports` lists them apart from everyone else's.
+'machine out' (its notes), all on one MIDI client 'flatgroove' (alsa-midi on ALSA, JACK-Client
+on JACK; without them, python-rtmidi opens one client per port: flatgroove-drums, -clock,
+-controls, -machine). `flatgroove ports` lists them apart from everyone else's and says which.
 
 External clock (--clock PORT): follow a DAW's or drum machine's MIDI clock (24 ticks per
 beat) instead of --bpm. Until the clock starts, the jam waits in silence and says so.
@@ -85,8 +86,7 @@ def _ports(args: argparse.Namespace) -> int:
     b = backend(args.api)
     with quiet_native():
         ins, outs = b.get_input_names(), b.get_output_names()
-    system = {"UNIX_JACK": "JACK", "LINUX_ALSA": "ALSA"}.get(b.api or "", b.api or "?")
-    print(f"MIDI system: {system}")
+    print(f"MIDI system: {b.system}; {b.layout()}")
     print("Sources: ports flatgroove can listen to (--in for drums and controllers, --clock):")
     for n in [n for n in ins if not is_own(n)] or ["(none)"]:
         print(f"  {n}")

@@ -1,5 +1,10 @@
-"""MIDI ports: real ones through mido + python-rtmidi (ALSA or JACK), and in-memory ones for
-the simulation. The engine sees only `drain(n)` / `pending()` on inputs and `send(msg)` on
+"""MIDI ports: real ones on ALSA or JACK, and in-memory ones for the simulation.
+
+Real ports live on one MIDI client named 'flatgroove' ('flatgroove:drums in', 'flatgroove:clock
+in', 'flatgroove:machine out'; see oneclient.py: alsa-midi on ALSA, JACK-Client on JACK). Where
+that cannot be had (the library missing, FLATGROOVE_MIDI_ONE_CLIENT=0), python-rtmidi opens
+them, one client per port named for its role ('flatgroove-drums:drums in'), and `flatgroove
+ports` says so. The engine sees only `drain(n)` / `pending()` on inputs and `send(msg)` on
 outputs, so it cannot tell them apart.
 
 Input messages are stamped with the monotonic time the moment they arrive (in rtmidi's
@@ -26,10 +31,12 @@ from flatgroove.errors import UserError
 log = logging.getLogger("flatgroove.live")
 
 APIS = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK"}
+SYSTEMS = {"LINUX_ALSA": "ALSA", "UNIX_JACK": "JACK"}
 CLIENT_NAME = "flatgroove"
-# flatgroove's own ports, named by what they carry. rtmidi opens one MIDI client per port,
-# so each gets a client named after its role too ('flatgroove-drums:drums in'), never the
-# numbered 'flatgroove-01' a second client of one name would get.
+# flatgroove's own ports, named by what they carry, all on the client 'flatgroove'. On the
+# rtmidi fallback (one MIDI client per port) each gets a client named after its role too
+# ('flatgroove-drums:drums in'), never the numbered 'flatgroove-01' a second client of one
+# name would get.
 ROLES = {"drums": "drums in", "clock": "clock in", "controls": "controls in",
          "machine": "machine out"}
 
@@ -132,9 +139,56 @@ def _available_apis() -> list[str]:
     return [names[a] for a in rtmidi.get_compiled_api() if a in names]
 
 
-def backend(api: str = "auto") -> mido.Backend:
-    """The mido rtmidi backend for `api`: 'alsa', 'jack', or 'auto' (ALSA where the kernel
-    has a sequencer, else a running JACK server, else a clear error)."""
+class MidiSystem:
+    """ALSA or JACK, as `backend()` found it: port listings (through rtmidi, in its name
+    formats), and the one shared 'flatgroove' client the ports open on (`one()`), or None
+    with the reason (`why_not`) when ports fall back to rtmidi's client per port."""
+
+    def __init__(self, rt: mido.Backend) -> None:
+        self.rt = rt
+        self.api = rt.api  # 'LINUX_ALSA' / 'UNIX_JACK', as mido names them
+        self.system = SYSTEMS.get(rt.api or "", rt.api or "?")
+        self.why_not: str | None = None
+
+    def get_input_names(self) -> list[str]:
+        return self.rt.get_input_names()
+
+    def get_output_names(self) -> list[str]:
+        return self.rt.get_output_names()
+
+    def one(self):
+        """The shared client (opened now if need be), or None: then `why_not` says why."""
+        from flatgroove.live import oneclient
+
+        if self.why_not is not None:
+            return None
+        try:
+            return oneclient.open_client(self.system)
+        except oneclient.OneClientUnavailable as e:
+            self.why_not = str(e)
+            log.info("MIDI: a client per port (python-rtmidi): %s", e)
+            return None
+
+    def layout(self) -> str:
+        """How flatgroove's ports are laid out on this system, for `flatgroove ports`."""
+        from flatgroove.live import oneclient
+
+        why = self.why_not or oneclient.probe(self.system)
+        lib = {"ALSA": "alsa-midi", "JACK": "JACK-Client"}.get(self.system, "?")
+        if why is None:
+            return f"one client '{CLIENT_NAME}' holds all of flatgroove's ports ({lib})"
+        hint = (f"; pip install {lib} for one client '{CLIENT_NAME}'"
+                if "not installed" in why or "not usable" in why else "")
+        return f"one client per port, named for its role (python-rtmidi fallback: {why}{hint})"
+
+
+def backend(api: str = "auto") -> MidiSystem:
+    """The MIDI system for `api`: 'alsa', 'jack', or 'auto' (ALSA where the kernel has a
+    sequencer, else a running JACK server, else a clear error)."""
+    return MidiSystem(_rt_backend(api))
+
+
+def _rt_backend(api: str) -> mido.Backend:
     api = (api or "auto").lower()
     if api == "auto":
         api = os.environ.get("FLATGROOVE_MIDI_API", "auto").lower()
@@ -214,7 +268,28 @@ def _quiet(fn: Callable[[], object]) -> None:
         fn()
 
 
-def _open_rt(kind: str, b: mido.Backend, name: str, virtual: bool, client_name: str | None,
+def _open_one(one, kind: str, name: str, virtual: bool, role: str, on_raw=None):
+    """A port on the shared client: a virtual one called `name`, or one named for its role
+    and connected to the existing port `name`. Returns the port and the name connected to."""
+    from flatgroove.live import oneclient
+
+    try:
+        if virtual:
+            return one.open_port(kind, name, None, on_raw), name
+        names = one.sources() if kind == "input" else one.destinations()
+        name = resolve(name, [n for n in names if not n.startswith(f"{one.name}:")], kind)
+        side = "in" if kind == "input" else "out"
+        with quiet_native():
+            return one.open_port(kind, ROLES.get(role, f"{role} {side}"), name, on_raw), name
+    except PortError:
+        oneclient.release_if_unused(one)
+        raise
+    except Exception as e:  # noqa: BLE001
+        oneclient.release_if_unused(one)
+        raise PortError(f"cannot open {kind} port {name!r}: {e}") from None
+
+
+def _open_rt(kind: str, b: MidiSystem, name: str, virtual: bool, client_name: str | None,
              role: str):
     """An rtmidi input or output ('input' / 'output') on its role's client: a virtual port
     called `name`, or connected to the existing port `name` (resolved among the system's).
@@ -255,25 +330,43 @@ class TimedInput(_QueuedInput):
     CC flood would otherwise cause. Only clock messages wake the engine at once (it needs
     the latest tick to place notes); everything else waits for its next step."""
 
-    def __init__(self, b: mido.Backend, name: str, virtual: bool = False,
+    def __init__(self, b: MidiSystem, name: str, virtual: bool = False,
                  wake: threading.Event | None = None, client_name: str | None = None,
                  role: str = "drums") -> None:
         super().__init__()
         self.wake = wake
         self.role = role
-        self._rt, name = _open_rt("input", b, name, virtual, client_name, role)
-        self._rt.ignore_types(sysex=False, timing=False, active_sense=True)
-        self._rt.set_callback(self._on_message)
+        self._rt = self._port = None
+        one = b.one() if client_name is None else None
+        if one is not None:  # a port on the client 'flatgroove'
+            self._port, name = _open_one(one, "input", name, virtual, role, self._on_raw)
+            self.own_name = self._port.full_name
+        else:
+            self._rt, name = _open_rt("input", b, name, virtual, client_name, role)
+            self._rt.ignore_types(sysex=False, timing=False, active_sense=True)
+            self._rt.set_callback(self._on_message)
+            self.own_name = name if virtual else None
         self.name = name
         self.virtual = virtual
 
     def _on_message(self, event: tuple[list[int], float], data: object = None) -> None:
-        raw = event[0]
-        self._q.append((time.monotonic(), raw))
+        self._on_raw(time.monotonic(), event[0])
+
+    def _on_raw(self, t: float, raw: list[int]) -> None:
+        if raw and raw[0] == 0xFE:  # active sensing: never wanted (rtmidi ignores it too)
+            return
+        self._q.append((t, raw))
         if self.wake is not None and raw and raw[0] in _REALTIME:
             self.wake.set()
 
     def close(self) -> None:
+        if self._port is not None:
+            from flatgroove.live.oneclient import release
+
+            port = self._port
+            close_bounded(lambda: release(port.client, port), f"input {self.name!r}")
+            return
+
         def _close() -> None:
             self._rt.cancel_callback()
             self._rt.close_port()
@@ -283,20 +376,37 @@ class TimedInput(_QueuedInput):
 
 
 class TimedOutput:
-    """A real output port: the machine's notes ('flatgroove-machine:machine out', connected
-    to the port named, or a virtual port of that name for others to connect to)."""
+    """A real output port: the machine's notes ('flatgroove:machine out', connected to the
+    port named, or a virtual port of that name for others to connect to)."""
 
-    def __init__(self, b: mido.Backend, name: str, virtual: bool = False,
+    def __init__(self, b: MidiSystem, name: str, virtual: bool = False,
                  client_name: str | None = None, role: str = "machine") -> None:
-        self._rt, name = _open_rt("output", b, name, virtual, client_name, role)
+        self._rt = self._port = None
+        one = b.one() if client_name is None else None
+        if one is not None:
+            self._port, name = _open_one(one, "output", name, virtual, role)
+            self.own_name = self._port.full_name
+        else:
+            self._rt, name = _open_rt("output", b, name, virtual, client_name, role)
+            self.own_name = name if virtual else None
         self.name = name
         self.virtual = virtual
         self.role = role
 
     def send(self, msg: mido.Message) -> None:
-        self._rt.send_message(msg.bytes())
+        if self._port is not None:
+            self._port.send(msg.bytes())
+        else:
+            self._rt.send_message(msg.bytes())
 
     def close(self) -> None:
+        if self._port is not None:
+            from flatgroove.live.oneclient import release
+
+            port = self._port
+            close_bounded(lambda: release(port.client, port), f"output {self.name!r}")
+            return
+
         def _close() -> None:
             self._rt.close_port()
             self._rt.delete()
@@ -309,16 +419,22 @@ class PortMonitor:
     does not tell us when a device is unplugged or a JACK client quits). Listing ports
     takes milliseconds, which is why this is not done on the scheduling thread."""
 
-    def __init__(self, b: mido.Backend, inputs: list[str], outputs: list[str],
+    def __init__(self, b: MidiSystem, inputs: list[str], outputs: list[str],
                  on_gone: Callable[[str], None], interval: float = 0.5) -> None:
-        import rtmidi
+        from flatgroove.live import oneclient
 
-        # One client each, kept open: mido's get_*_names() opens and closes a client per
-        # call, and a JACK graph change each time can cost other clients MIDI events.
-        api = getattr(rtmidi, f"API_{b.api}") if b.api else rtmidi.API_UNSPECIFIED
-        with quiet_native():
-            self._mi = rtmidi.MidiIn(rtapi=api, name=f"{CLIENT_NAME}-monitor")
-            self._mo = rtmidi.MidiOut(rtapi=api, name=f"{CLIENT_NAME}-monitor")
+        # The shared client lists ports itself; else one rtmidi client each, kept open:
+        # mido's get_*_names() opens and closes a client per call, and a JACK graph change
+        # each time can cost other clients MIDI events.
+        self._one = oneclient.current(b.system) if b.why_not is None else None
+        self._mi = self._mo = None
+        if self._one is None:
+            import rtmidi
+
+            api = getattr(rtmidi, f"API_{b.api}") if b.api else rtmidi.API_UNSPECIFIED
+            with quiet_native():
+                self._mi = rtmidi.MidiIn(rtapi=api, name=f"{CLIENT_NAME}-monitor")
+                self._mo = rtmidi.MidiOut(rtapi=api, name=f"{CLIENT_NAME}-monitor")
         self.inputs, self.outputs = inputs, outputs
         self.on_gone = on_gone
         self.interval = interval
@@ -332,7 +448,10 @@ class PortMonitor:
 
     def check(self) -> str | None:
         try:
-            ins, outs = self._mi.get_ports(), self._mo.get_ports()
+            if self._one is not None:
+                ins, outs = self._one.sources(), self._one.destinations()
+            else:
+                ins, outs = self._mi.get_ports(), self._mo.get_ports()
         except Exception as e:  # noqa: BLE001 - the MIDI system itself went away
             return f"the MIDI system stopped answering ({str(e).strip()})"
         for n in self.inputs:
@@ -355,7 +474,8 @@ class PortMonitor:
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
         for rt in (self._mi, self._mo):
-            close_bounded(rt.delete, "the port monitor")
+            if rt is not None:
+                close_bounded(rt.delete, "the port monitor")
 
 
 __all__ = [
@@ -363,6 +483,7 @@ __all__ = [
     "ROLES",
     "MemoryInput",
     "MemoryOutput",
+    "MidiSystem",
     "PortError",
     "PortMonitor",
     "TimedInput",
