@@ -4,10 +4,17 @@ a flood of hostile requests (the ratio; goal <= 3), and the rate of jam state up
 receives over the WebSocket during a simulated jam.
 
     python benchmarks/bench_web.py [--model flat|vae|PATH] [--seconds 8] [--clients 8]
+                                   [--parts load,flood,ws] [--baseline GIT-REV]
 
 The server is `flatgroove serve` in its own process (as a user runs it), on a free port,
 without a dataset (the map is not what is measured). Without a shipped or given model, a
 model of the default size with random weights stands in: inference costs the same.
+
+The flood is another program on another machine, as it would be: its own process, its
+connections from another loopback address (127.0.0.2; the server tells clients apart by
+address), sending without pause and ignoring Retry-After. The normal client posts from
+127.0.0.1. `--baseline REV` measures the flood ratio of the server as it was at git revision
+REV too (its `src` run from a temporary copy), in the same run, before the current one.
 """
 
 from __future__ import annotations
@@ -22,8 +29,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+SHIPPED_NAMES = ("flat", "vae")
 
 
 def _free_port() -> int:
@@ -54,13 +64,18 @@ def _model_arg(spec: str | None, tmp: Path) -> tuple[str, str]:
     return str(path), f"random weights, default size (d = {cfg.latent_dim}); no shipped model yet"
 
 
-def _start(model: str, tmp: Path) -> tuple[subprocess.Popen, str]:
+def _start(model: str, tmp: Path, src: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """`flatgroove serve` on a free port; from the source folder `src` if given."""
     import httpx
 
     port = _free_port()
     log = open(tmp / "serve.log", "w")  # noqa: SIM115 - the server's lifetime
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     proc = subprocess.Popen([sys.executable, "-m", "flatgroove.cli", "serve", "--port", str(port),
-                             "--model", model, "--no-data"], stdout=log, stderr=subprocess.STDOUT)
+                             "--model", model, "--no-data"], stdout=log, stderr=subprocess.STDOUT,
+                            env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -76,9 +91,40 @@ def _start(model: str, tmp: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"bench_web: the server did not start:\n{(tmp / 'serve.log').read_text()}")
 
 
-def load(url: str, path: str, bodies: list[dict], clients: int, seconds: float) -> dict[str, float]:
-    """`clients` threads, each with its own keep-alive connection, posting for `seconds`."""
+def _baseline_src(rev: str, tmp: Path) -> Path:
+    """The `src` folder of git revision `rev`, extracted into tmp."""
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp / "baseline"
+    out.mkdir()
+    archive = subprocess.run(["git", "-C", str(repo), "archive", rev, "src"],
+                             capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise SystemExit(f"bench_web: --baseline {rev}: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
+    return out / "src"
+
+
+def _client(url: str, address: str | None, timeout: float = 30):
+    """An httpx client whose connections come from `address` (a loopback address)."""
     import httpx
+
+    transport = httpx.HTTPTransport(local_address=address) if address else None
+    return httpx.Client(base_url=url, timeout=timeout, transport=transport)
+
+
+def _other_loopback() -> str | None:
+    """127.0.0.2 where the system lets a socket bind to it (Linux does), else None."""
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.2", 0))
+        return "127.0.0.2"
+    except OSError:
+        return None
+
+
+def load(url: str, path: str, bodies: list[dict], clients: int, seconds: float,
+         address: str | None = None) -> dict[str, float]:
+    """`clients` threads, each with its own keep-alive connection, posting for `seconds`."""
 
     lat: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
@@ -86,7 +132,7 @@ def load(url: str, path: str, bodies: list[dict], clients: int, seconds: float) 
     start = threading.Barrier(clients)
 
     def run(i: int) -> None:
-        with httpx.Client(base_url=url, timeout=30) as c:
+        with _client(url, address) as c:
             start.wait()
             k = i
             while time.perf_counter() < stop:
@@ -135,28 +181,32 @@ def _hostile_requests(d_lat: int) -> list[tuple[str, str, dict]]:
     return out
 
 
-def flood(url: str, requests: list, clients: int, stop: threading.Event) -> dict[str, int]:
-    """`clients` threads sending the hostile requests round and round until `stop`."""
+def flood(url: str, d_lat: int, clients: int, stop: Any, address: str | None = None,
+          result: Any = None) -> dict[str, int]:
+    """`clients` threads sending the hostile requests round and round until `stop`, from
+    `address`; run in a process of its own (see _flood_process)."""
     import httpx
 
-    counts = {"sent": 0, "5xx": 0, "failed": 0}
+    requests = _hostile_requests(d_lat)
+    counts = {"sent": 0, "5xx": 0, "429": 0, "failed": 0}
     lock = threading.Lock()
 
     def run(i: int) -> None:
         k = i
-        with httpx.Client(base_url=url, timeout=30) as c:
+        with _client(url, address) as c:
             while not stop.is_set():
                 method, path, kw = requests[k % len(requests)]
                 k += clients
                 try:
                     r = c.request(method, path, **kw)
-                    bad = r.status_code >= 500
+                    bad, busy = r.status_code >= 500, r.status_code == 429
                     failed = 0
                 except httpx.HTTPError:
-                    bad, failed = False, 1
+                    bad, busy, failed = False, False, 1
                 with lock:
                     counts["sent"] += 1
                     counts["5xx"] += bad
+                    counts["429"] += busy
                     counts["failed"] += failed
 
     ts = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(clients)]
@@ -165,7 +215,45 @@ def flood(url: str, requests: list, clients: int, stop: threading.Event) -> dict
     stop.wait()
     for t in ts:
         t.join(60)
+    if result is not None:
+        result.put(counts)
     return counts
+
+
+def flood_ratio(url: str, decode: list[dict], d_lat: int, seconds: float, clients: int,
+                address: str | None) -> dict[str, Any]:
+    """A normal client's /api/decode (from 127.0.0.1) alone, then under a flood from another
+    process (from `address`)."""
+    import multiprocessing as mp
+
+    load(url, "/api/decode", decode[:2], 1, 0.5, "127.0.0.1")  # warm up
+    alone = load(url, "/api/decode", decode, 1, seconds, "127.0.0.1")
+    ctx = mp.get_context("spawn")
+    stop, result = ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=flood, args=(url, d_lat, clients, stop, address, result))
+    proc.start()
+    time.sleep(2.0)  # the flood process is up and under way
+    under = load(url, "/api/decode", decode, 1, seconds, "127.0.0.1")
+    stop.set()
+    try:
+        counts = result.get(timeout=90)
+    except Exception:  # noqa: BLE001 - a flood that did not report: no counts
+        counts = {}
+    proc.join(30)
+    if proc.is_alive():
+        proc.kill()
+    return {"alone": alone, "under": under, "counts": counts,
+            "ratio": under["p99"] / alone["p99"]}
+
+
+def _print_flood(label: str, f: dict[str, Any], clients: int) -> None:
+    a, u, c = f["alone"], f["under"], f["counts"]
+    print(f"{label:<17} normal /api/decode p99 {a['p99'] * 1000:.1f} ms alone, "
+          f"{u['p99'] * 1000:.1f} ms under a flood of {clients} hostile clients: "
+          f"ratio {f['ratio']:.2f} (goal <= 3); p50 {a['p50'] * 1000:.1f} -> "
+          f"{u['p50'] * 1000:.1f} ms; normal errors {u['errors']}; flood "
+          f"{c.get('sent', 0)} requests, {c.get('429', 0)} x 429, {c.get('5xx', 0)} x 5xx, "
+          f"{c.get('failed', 0)} failed connections")
 
 
 def ws_rate(url: str, seconds: float) -> dict[str, float]:
@@ -204,14 +292,44 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--flood-seconds", type=float, default=6.0,
                     help="a normal client's time alone and under the hostile flood")
     ap.add_argument("--flood-clients", type=int, default=8, help="hostile flooding clients")
+    ap.add_argument("--parts", default="load,flood,ws",
+                    help="what to measure, of load,flood,ws (default all)")
+    ap.add_argument("--baseline", default=None, metavar="REV",
+                    help="also measure the flood ratio of the server at git revision REV")
     args = ap.parse_args(argv)
+    parts = set(args.parts.split(","))
 
     with tempfile.TemporaryDirectory(prefix="bench-web-") as d:
         tmp = Path(d)
         model, what = _model_arg(args.model, tmp)
+        if model in SHIPPED_NAMES:  # a path, so that a baseline's source serves the same model
+            from flatgroove.model.checkpoint import shipped_path
+
+            model = str(shipped_path(model))
         env_cpus = os.cpu_count()
+        flood_from = _other_loopback()
         print(f"model       {what}")
         print(f"machine     {env_cpus} CPUs, {args.clients} clients, {args.seconds:g} s per endpoint")
+        print(f"flood       {args.flood_clients} clients in their own process, from "
+              f"{flood_from or '127.0.0.1 (no other loopback address here)'}; "
+              f"the normal client from 127.0.0.1; {args.flood_seconds:g} s alone and under it")
+        if "flood" in parts and args.baseline:
+            import httpx
+
+            base_proc, base_url = _start(model, tmp, _baseline_src(args.baseline, tmp))
+            try:
+                d_lat = len(httpx.get(f"{base_url}/api/grooves").json()[0]["z"])
+                rng = np.random.default_rng(0)
+                decode = [{"z": rng.standard_normal(d_lat).round(4).tolist()} for _ in range(64)]
+                f = flood_ratio(base_url, decode, d_lat, args.flood_seconds, args.flood_clients,
+                                flood_from)
+                _print_flood(f"flood {args.baseline[:10]}", f, args.flood_clients)
+            finally:
+                base_proc.terminate()
+                try:
+                    base_proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    base_proc.kill()
         proc, url = _start(model, tmp)
         try:
             import httpx
@@ -224,28 +342,19 @@ def main(argv: list[str] | None = None) -> int:
                        "steps": 9} for i in range(len(names))]
             decode = [{"z": rng.standard_normal(d_lat).round(4).tolist()} for _ in range(64)]
             for path, bodies in (("/api/interpolate", interp), ("/api/decode", decode)):
+                if "load" not in parts:
+                    break
                 load(url, path, bodies[:2], 2, 0.5)  # warm up
                 r = load(url, path, bodies, args.clients, args.seconds)
                 print(f"{path:<17} {r['rps']:7.1f} req/s   p50 {r['p50'] * 1000:6.1f} ms   "
                       f"p99 {r['p99'] * 1000:6.1f} ms   max {r['max'] * 1000:6.1f} ms   "
                       f"({r['n']} requests, {r['errors']} errors)")
-            # A normal client's /api/decode alone, then under a hostile flood.
-            alone = load(url, "/api/decode", decode, 1, args.flood_seconds)
-            stop = threading.Event()
-            counts: dict[str, int] = {}
-            ft = threading.Thread(target=lambda: counts.update(
-                flood(url, _hostile_requests(d_lat), args.flood_clients, stop)))
-            ft.start()
-            time.sleep(0.5)  # the flood is under way
-            under = load(url, "/api/decode", decode, 1, args.flood_seconds)
-            stop.set()
-            ft.join()
-            ratio = under["p99"] / alone["p99"]
-            print(f"{'flood':<17} normal /api/decode p99 {alone['p99'] * 1000:.1f} ms alone, "
-                  f"{under['p99'] * 1000:.1f} ms under a flood of {args.flood_clients} hostile "
-                  f"clients ({counts.get('sent', 0)} requests, {counts.get('5xx', 0)} 5xx, "
-                  f"{counts.get('failed', 0)} failed connections): ratio {ratio:.2f} "
-                  f"(goal <= 3); p50 {alone['p50'] * 1000:.1f} -> {under['p50'] * 1000:.1f} ms")
+            if "flood" in parts:
+                f = flood_ratio(url, decode, d_lat, args.flood_seconds, args.flood_clients,
+                                flood_from)
+                _print_flood("flood (this tree)", f, args.flood_clients)
+            if "ws" not in parts:
+                return 0
             w = ws_rate(url, args.ws_seconds)
             print(f"{'/ws/jam':<17} {w['rate']:7.1f} state updates/s   gap p50 {w['gap_p50']:5.1f} ms"
                   f"   p99 {w['gap_p99']:5.1f} ms   {w['notes']:.1f} notes/s   "

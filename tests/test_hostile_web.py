@@ -334,3 +334,138 @@ def test_live_hostile_burst_no_5xx_and_socket_stays_open(live):
         while (m := strict(ws.recv(timeout=10)))["type"] != "ok":
             pass
         assert c.post("/api/decode", json={"z": [0.1] * 8}).status_code == 200
+
+
+# -- sharing: admission and turns (the flood bench measures the times) ---------------------------------
+def test_client_over_its_limit_is_answered_429_before_its_body_is_read(monkeypatch):
+    import asyncio
+
+    from flatgroove.web import server
+    from flatgroove.web.service import CLIENT
+
+    monkeypatch.setattr(server, "REFUSE_DELAY_S", 0.0)
+    seen, release = [], asyncio.Event()
+
+    async def app(scope, receive, send):
+        seen.append(CLIENT.get())
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def call(adm, addr, port):
+        sent, read = [], []
+
+        async def receive():
+            read.append(1)
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        async def send(m):
+            sent.append(m)
+        await adm({"type": "http", "client": (addr, port), "headers": []}, receive, send)
+        return sent, read
+
+    async def main():
+        adm = server.Admission(app, limit=2)
+        busy = [asyncio.create_task(call(adm, "10.0.0.1", p)) for p in (1, 2)]
+        other = asyncio.create_task(call(adm, "10.0.0.2", 3))  # another client is let in
+        await asyncio.sleep(0.05)
+        sent, read = await call(adm, "10.0.0.1", 4)  # a third from the first: refused
+        release.set()
+        await asyncio.gather(*busy, other)
+        assert adm.in_flight == {}
+        return sent, read
+
+    sent, read = asyncio.run(main())
+    assert sent[0]["status"] == 429 and (b"retry-after", b"1") in sent[0]["headers"]
+    assert "too many requests at once" in strict(sent[1]["body"].decode())["detail"]
+    assert not read  # the body was not read
+    assert sorted(seen) == [("10.0.0.1", "10.0.0.1 port 1"), ("10.0.0.1", "10.0.0.1 port 2"),
+                            ("10.0.0.2", "10.0.0.2 port 3")]
+
+
+def _turn_order(lock, jobs):
+    """Hold the turn, queue `jobs` [(name, client, cost, use)], release: the order served."""
+    import contextvars
+
+    from flatgroove.web.service import CLIENT
+
+    order = []
+    for name, client, _, use in jobs:
+        if use:
+            lock._use[client[0]] = (use, time.monotonic())
+
+    def job(name, client, cost):
+        CLIENT.set(client)
+        with lock.hold(cost):
+            order.append(name)
+
+    with lock.hold(1):
+        ts = []
+        for name, client, cost, _ in jobs:
+            t = threading.Thread(target=contextvars.Context().run, args=(job, name, client, cost))
+            t.start()
+            ts.append(t)
+            while lock.waiting() < len(ts):
+                time.sleep(0.005)
+    for t in ts:
+        t.join(10)
+    return order
+
+
+def test_turns_go_to_the_quiet_client_and_the_cheap_job_first():
+    from flatgroove.web.service import FairLock
+
+    flood, user = ("10.0.0.9", "10.0.0.9 port 1"), ("10.0.0.1", "10.0.0.1 port 2")
+    order = _turn_order(FairLock(), [
+        ("flood blend", flood, 64, 5.0), ("flood decode", flood, 1, 0.0),
+        ("user blend", user, 64, 0.0), ("user decode", user, 1, 0.0), ("jam", None, 4, 0.0)])
+    assert order == ["jam", "user decode", "user blend", "flood decode", "flood blend"]
+
+
+def test_a_big_job_gives_way_between_chunks():
+    from flatgroove.web.service import CLIENT, FairLock
+
+    lock, order = FairLock(), []
+    lock._use["flood"] = (5.0, time.monotonic())
+    arrived = threading.Event()
+
+    def user():
+        CLIENT.set(("user", "user port 2"))
+        arrived.set()
+        with lock.hold(1):
+            order.append("user")
+
+    CLIENT.set(("flood", "flood port 1"))
+    try:
+        with lock.hold(64):
+            order.append("chunk 1")
+            t = threading.Thread(target=user)
+            t.start()
+            arrived.wait()
+            while not lock.waiting():
+                time.sleep(0.005)
+            with lock.hold(8):  # the next chunk: the user goes first
+                order.append("chunk 2")
+        t.join(10)
+    finally:
+        CLIENT.set(None)
+    assert order == ["chunk 1", "user", "chunk 2"]
+
+
+def test_a_full_queue_answers_503_with_retry_after(client, monkeypatch):
+    from flatgroove.web.service import FairLock
+
+    monkeypatch.setattr(FairLock, "MAX_WAITING", 0)
+    r = client.post("/api/decode", json={"z": [0.1] * 8})
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert "busy" in strict(r.text)["detail"]
+
+
+def test_answers_rendered_in_turns_are_the_same_json():
+    from flatgroove.web.server import dumps, dumps_in_turns
+
+    calls = []
+    obj = {"rows": [[{"hits": [[0, 1]] * 32, "v": 0.5}] * 9] * 9, "z": list(range(40)),
+           "name": "x", "n": [float("inf")] * 10}
+    assert dumps_in_turns(obj, lambda: calls.append(1)) == dumps(obj)
+    assert len(calls) >= 9

@@ -3,6 +3,13 @@
 Every user mistake is a 4xx whose JSON body has `detail`, a sentence that says what is
 wrong; request bodies are capped before they are read, so no request can hang the server
 or fill its memory.
+
+Sharing (DESIGN §8): a client is a peer address. One address may have MAX_PER_CLIENT
+requests in flight; more are answered 429 with Retry-After before their body is read. The
+admitted requests take turns on the model and on their Python work (`service.FairLock`):
+the address (and connection) that asked least lately goes first, cheap jobs before big ones,
+and big batches give way between chunks, so a client flooding the server mostly waits on
+itself.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from pydantic import ValidationError
 
 from flatgroove.web import schemas as S
 from flatgroove.web.jam import JamSession, parse_control
-from flatgroove.web.service import ApiError, Studio
+from flatgroove.web.service import CLIENT, ApiError, Studio
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")  # the names a local server answers
 MAX_FRAME = 64 << 10  # bytes: the largest jam control message (a z of 1024 numbers) is ~20 kB
 MAX_FRAMES_PER_S = 50  # control messages a socket may send per second (a burst of 2 s allowed)
 MAX_SOCKETS = 16  # jam pages connected at once
+MAX_PER_CLIENT = 6  # HTTP requests in flight from one address (a browser opens 6 per host)
+REFUSE_DELAY_S = 0.5  # a client over MAX_PER_CLIENT hears 429 after this (slows a flood)
 
 
 def finite_json(obj: Any) -> Any:
@@ -55,6 +64,23 @@ def dumps(obj: Any) -> str:
     except ValueError:
         log.warning("non-finite number in a response; sent as null")
         return json.dumps(finite_json(obj), allow_nan=False, separators=(",", ":"))
+
+
+def dumps_in_turns(obj: Any, give_way: Any, depth: int = 3) -> str:
+    """dumps(obj), the same text, made in parts: `give_way()` (service.FairLock) between
+    every 8 items of a long list within `depth` levels, so that rendering a 64-groove answer
+    is not one long stretch of Python that everyone waits on."""
+    if depth and isinstance(obj, dict):
+        return "{" + ",".join(f"{dumps(str(k))}:{dumps_in_turns(v, give_way, depth - 1)}"
+                              for k, v in obj.items()) + "}"
+    if depth and isinstance(obj, (list, tuple)) and len(obj) > 8:
+        parts = []
+        for i, x in enumerate(obj):
+            if i % 8 == 0:
+                give_way()
+            parts.append(dumps_in_turns(x, give_way, depth - 1))
+        return "[" + ",".join(parts) + "]"
+    return dumps(obj)
 
 
 HEADER_TIMEOUT_S = 3.0  # a connection must finish its request headers within this
@@ -243,17 +269,54 @@ class BodyLimit:
                 f"the limit is {self.limit} bytes")
 
     @staticmethod
-    async def _refuse(send: Any, status: int, detail: str) -> None:
+    async def _refuse(send: Any, status: int, detail: str,
+                      headers: list[tuple[bytes, bytes]] | None = None) -> None:
         body = json.dumps({"detail": detail}).encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+                                (b"content-length", str(len(body)).encode()), *(headers or [])]})
         await send({"type": "http.response.body", "body": body})
+
+
+class Admission:
+    """ASGI middleware: a client (a peer address) may have `limit` HTTP requests in flight;
+    one more is answered 429 with Retry-After at once, before its body is read, so a flood
+    costs the server a short answer instead of work. The request's (address, connection) is
+    set in `service.CLIENT` for the turns its work takes (`service.FairLock`)."""
+
+    def __init__(self, app: Any, limit: int = MAX_PER_CLIENT) -> None:
+        self.app, self.limit = app, limit
+        self.in_flight: dict[str, int] = {}
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        peer = scope.get("client") or ("?", 0)
+        addr = str(peer[0])
+        n = self.in_flight.get(addr, 0)
+        if n >= self.limit:
+            # Answered a little later: a flood that ignores Retry-After is slowed, not fed.
+            await asyncio.sleep(REFUSE_DELAY_S)
+            await BodyLimit._refuse(
+                send, 429, f"too many requests at once from {addr[:60]} (the limit is "
+                f"{self.limit} in flight); retry after 1 s", [(b"retry-after", b"1")])
+            return
+        self.in_flight[addr] = n + 1
+        CLIENT.set((addr, f"{addr} port {peer[1]}"))  # this request's task context only
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            left = self.in_flight[addr] - 1
+            if left:
+                self.in_flight[addr] = left
+            else:
+                del self.in_flight[addr]
 
 
 def create_app(studio: Studio, jam: JamSession | None = None, max_body: int = MAX_BODY,
                warm: bool = False, hosts: list[str] | None = None,
-               origins: list[str] | None = None) -> FastAPI:
+               origins: list[str] | None = None, max_per_client: int = MAX_PER_CLIENT) -> FastAPI:
     """The app for one model. `jam`: the shared jam session (a simulated one by default);
     `warm`: build the latent map on a background thread at once; `hosts`: the names the
     server answers to (default: the loopback names; "*": any); `origins`: other page origins
@@ -268,7 +331,8 @@ def create_app(studio: Studio, jam: JamSession | None = None, max_body: int = MA
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, e: ApiError) -> JSONResponse:
-        return StrictJSONResponse({"detail": e.message}, status_code=e.status)
+        headers = {"Retry-After": str(e.retry_after)} if e.retry_after else None
+        return StrictJSONResponse({"detail": e.message}, status_code=e.status, headers=headers)
 
     @app.exception_handler(RecursionError)
     async def _too_deep(request: Request, e: RecursionError) -> JSONResponse:
@@ -291,57 +355,76 @@ def create_app(studio: Studio, jam: JamSession | None = None, max_body: int = MA
         # GrooveError, GenerateError, MidiError: the user's input, said in the message.
         return StrictJSONResponse({"detail": str(e)}, status_code=422)
 
+    def work(cost: int, fn: Any, *args: Any, map_first: bool = True) -> Response:
+        """A request's work in one turn (service.FairLock), `cost` its expected size in
+        grooves: the model calls, the grooves as JSON and the response rendered (so that a
+        big answer's Python work does not run beside, and slow, everyone else's). The latent
+        map is made first, outside the turn (it takes its own turns while it is built)."""
+        if map_first:
+            studio.map_data()
+        lock = studio.model.lock
+        with lock.hold(cost):
+            out = fn(*args)
+            if isinstance(out, Response):
+                return out
+            return Response(dumps_in_turns(out, lock.give_way), media_type="application/json")
+
     # -- JSON API --------------------------------------------------------------------------
     @app.get("/api/info")
-    def info() -> dict[str, Any]:
+    def info() -> Response:
         out = studio.info()
         jam_s = app.state.jam
         out["jam"] = {"running": jam_s.running, "drummer": jam_s.drummer_name}
-        return out
+        return StrictJSONResponse(out)
 
     @app.get("/api/grooves")
-    def grooves() -> list[dict[str, Any]]:
-        return studio.builtin_json()
+    def grooves() -> Response:
+        return work(len(studio.builtins), studio.builtin_json)
 
     @app.get("/api/grooves/{name}")
-    def groove(name: str) -> dict[str, Any]:
-        return studio.encoded(studio.builtin(name))
+    def groove(name: str) -> Response:
+        return work(2, lambda: studio.encoded(studio.builtin(name)))
 
     @app.get("/api/map")
-    def latent_map() -> dict[str, Any]:
-        return studio.map_json()
+    def latent_map() -> Response:
+        return work(len(studio.builtins), studio.map_json)
 
     @app.post("/api/encode")
-    def encode(req: S.EncodeRequest) -> dict[str, Any]:
-        return studio.encode_request(req)
+    def encode(req: S.EncodeRequest) -> Response:
+        return work(2, studio.encode_request, req)
 
     @app.post("/api/encode/midi")
     async def encode_midi(file: Annotated[UploadFile, File()],
-                          bar: Annotated[int, Form(ge=0, le=9999)] = 0) -> dict[str, Any]:
+                          bar: Annotated[int, Form(ge=0, le=9999)] = 0) -> Response:
         data = await file.read(studio.upload_limit + 1)
-        return await asyncio.to_thread(studio.encode_midi, data, file.filename or "", bar)
+        # Reading a file is Python work: a few grooves' worth, more for a big file.
+        return await asyncio.to_thread(work, 4 + len(data) // 16384, studio.encode_midi, data,
+                                       file.filename or "", bar)
 
     @app.post("/api/decode")
-    def decode(req: S.DecodeRequest) -> dict[str, Any]:
-        return studio.decode_request(req)
+    def decode(req: S.DecodeRequest) -> Response:
+        return work(1, studio.decode_request, req)
 
     @app.post("/api/interpolate")
-    def interpolate(req: S.InterpolateRequest) -> dict[str, Any]:
-        return studio.interpolate_json(req)
+    def interpolate(req: S.InterpolateRequest) -> Response:
+        return work(req.steps, studio.interpolate_json, req)
 
     @app.post("/api/blend")
-    def blend(req: S.BlendRequest) -> dict[str, Any]:
-        return studio.blend(req)
+    def blend(req: S.BlendRequest) -> Response:
+        return work(req.grid * req.grid, studio.blend, req)
 
     @app.post("/api/sample")
-    def sample(req: S.SampleRequest) -> dict[str, Any]:
-        return studio.sample(req)
+    def sample(req: S.SampleRequest) -> Response:
+        return work(req.n, studio.sample, req)
 
     @app.post("/api/midi")
     def midi(req: S.MidiRequest) -> Response:
-        data = studio.midi_bytes(req)
-        return Response(data, media_type="audio/midi", headers={
-            "Content-Disposition": f'attachment; filename="{req.filename}.mid"'})
+        def make() -> Response:
+            return Response(studio.midi_bytes(req), media_type="audio/midi", headers={
+                "Content-Disposition": f'attachment; filename="{req.filename}.mid"'})
+
+        n = len(req.grooves) if req.grooves is not None else req.path.steps if req.path else 1
+        return work(n, make, map_first=False)
 
     @app.get("/api/jam")
     def jam_state() -> dict[str, Any]:
@@ -456,5 +539,6 @@ def create_app(studio: Studio, jam: JamSession | None = None, max_body: int = MA
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, limit=max_body)
+    app.add_middleware(Admission, limit=max_per_client)  # before any body is read
     app.add_middleware(OriginGuard, hosts=hosts, origins=origins)  # outermost: checked first
     return app

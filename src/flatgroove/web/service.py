@@ -1,18 +1,21 @@
 """What the server does with the model, apart from HTTP: encode, decode, paths, blends,
 samples, MIDI bytes and the latent map, with grooves as JSON-ready dicts.
 
-One `Studio` per server. Model calls are serialised by a lock: request threads and the jam
-thread share one model, and torch already uses the cores for one call.
+One `Studio` per server. Work takes turns (`FairLock`): request threads and the jam thread
+share one model, torch already uses the cores for one call, and one Python thread at a time
+avoids a GIL convoy; whoever has asked least lately goes first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import heapq
 import logging
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +28,20 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    """A request that cannot be met; becomes an HTTP error with this status and message."""
+    """A request that cannot be met; becomes an HTTP error with this status and message
+    (and `retry_after` seconds, sent as Retry-After, when trying again later will do)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
+
+
+# Who the work at hand is for: (address, connection) of the HTTP request being served, set by
+# the server's admission middleware; None for the jam, the map builder, tests and the CLI.
+CLIENT: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "flatgroove_client", default=None)
 
 
 def _r(a: np.ndarray, nd: int = 3) -> list:
@@ -49,39 +60,109 @@ def groove_json(g: Groove) -> dict[str, Any]:
 
 
 class FairLock:
-    """A lock whose waiters are served smallest job first (then in order of arrival): a
-    client's single decode does not queue behind another's 64-groove blend."""
+    """Turns: one job at a time (a model call, or a request's whole Python work) and the next
+    turn to the waiter that ranks first, not to the first that wakes.
+
+    Rank: the recent use of the waiter's client (seconds of turns held, halved every
+    HALF_LIFE_S, by address plus by connection) plus the job's expected cost (`cost` units of
+    UNIT_S): a client that asked little lately goes before one that floods, and a cheap job
+    before an expensive one; then arrival order. Work with no client (the jam) ranks first.
+    A turn is re-entrant: a nested `hold` (each chunk of a big batch) is a point where the
+    holder gives way to a waiter that ranks before it. At most MAX_WAITING clients' jobs
+    wait; one more is refused (503, retry after 1 s) instead of queueing without bound."""
+
+    HALF_LIFE_S = 2.0
+    UNIT_S = 1e-3  # expected seconds of one unit of cost (one groove through the model)
+    MAX_WAITING = 64
 
     def __init__(self) -> None:
         self._cv = threading.Condition()
-        self._busy = False
-        self._queue: list[tuple[int, int]] = []
+        self._owner: int | None = None  # thread holding the turn
+        self._queue: list[tuple[float, int]] = []  # (rank, arrival) of waiters, a heap
         self._seq = 0
+        self._use: dict[str, tuple[float, float]] = {}  # client key -> (seconds, as of when)
+        self._client: tuple[str, str] | None = None  # the holder's
+        self._since = 0.0  # when the holder's use was last charged
+
+    def _used(self, key: str, now: float) -> float:
+        s, t = self._use.get(key, (0.0, now))
+        return s * 0.5 ** ((now - t) / self.HALF_LIFE_S)
+
+    def _charge(self, now: float) -> None:
+        c, dt = self._client, now - self._since
+        self._since = now
+        if c is None:
+            return
+        for key in c:
+            self._use[key] = (self._used(key, now) + dt, now)
+        if len(self._use) > 4096:  # forget clients gone quiet
+            self._use = {k: v for k, v in self._use.items() if self._used(k, now) > 1e-3}
+
+    def _rank(self, client: tuple[str, str] | None, cost: int, now: float) -> float:
+        if client is None:
+            return -1.0
+        return sum(self._used(k, now) for k in client) + max(cost, 1) * self.UNIT_S
+
+    def waiting(self) -> int:
+        return len(self._queue)
+
+    def _wait_turn(self, rank: float) -> None:
+        """Queue with `rank` and wait until first and free (holding self._cv)."""
+        self._seq += 1
+        me = (rank, self._seq)
+        heapq.heappush(self._queue, me)
+        while self._owner is not None or self._queue[0] != me:
+            self._cv.wait()
+        heapq.heappop(self._queue)
+
+    def give_way(self, cost: int = 1) -> None:
+        """In a turn: let a waiter that ranks first (see above) go, and wait for the turn
+        back; `cost`: what comes next. Cheap when nobody does; a no-op outside a turn."""
+        me = threading.get_ident()
+        with self._cv:
+            if self._owner != me:
+                return
+            now = time.monotonic()
+            self._charge(now)
+            rank = self._rank(self._client, cost, now)
+            if self._queue and self._queue[0][0] < rank:
+                mine = self._client
+                self._owner = None
+                self._cv.notify_all()
+                self._wait_turn(rank)
+                self._owner, self._client, self._since = me, mine, time.monotonic()
 
     @contextlib.contextmanager
-    def hold(self, cost: int):
+    def hold(self, cost: int = 1):
+        me = threading.get_ident()
+        client = CLIENT.get()
         with self._cv:
-            self._seq += 1
-            me = (cost, self._seq)
-            heapq.heappush(self._queue, me)
-            while self._busy or self._queue[0] != me:
-                self._cv.wait()
-            heapq.heappop(self._queue)
-            self._busy = True
+            nested = self._owner == me
+        if nested:  # a point to give way
+            self.give_way(cost)
+            yield
+            return
+        with self._cv:
+            if client is not None and len(self._queue) >= self.MAX_WAITING:
+                raise ApiError(503, f"the server is busy ({len(self._queue)} requests are "
+                                    "waiting); try again in a second", retry_after=1)
+            self._wait_turn(self._rank(client, cost, time.monotonic()))
+            self._owner, self._client, self._since = me, client, time.monotonic()
         try:
             yield
         finally:
             with self._cv:
-                self._busy = False
+                self._charge(time.monotonic())
+                self._owner, self._client = None, None
                 self._cv.notify_all()
 
 
 class LockedModel:
-    """The model's user API behind one lock (the jam engine uses this too). Big batches run
-    in chunks of CHUNK, each taking its turn, so that the model is shared fairly (a hostile
-    flood of large requests costs a normal client little)."""
+    """The model's user API behind one FairLock (the jam engine uses this too). Big batches
+    run in chunks of CHUNK, each taking its turn, so that the model is shared fairly (a
+    hostile flood of large requests costs a normal client little)."""
 
-    CHUNK = 8
+    CHUNK = 4  # a call's cost is mostly fixed (32 decoder steps): 4 cost about 1.5 x 1
 
     def __init__(self, model) -> None:
         self.model = model
@@ -247,6 +328,15 @@ class Studio:
             for n, p in zip(names, pts)
         ]
 
+    def grooves_json(self, gs: list[Groove]) -> list[dict[str, Any]]:
+        """groove_json of each, giving way (see FairLock) every CHUNK grooves."""
+        out = []
+        for i, g in enumerate(gs):
+            if i and i % LockedModel.CHUNK == 0:
+                self.model.lock.give_way(LockedModel.CHUNK)
+            out.append(groove_json(g))
+        return out
+
     def builtin(self, name: str) -> Groove:
         from flatgroove.presets import builtin
 
@@ -349,7 +439,7 @@ class Studio:
 
     def interpolate_json(self, req: S.InterpolateRequest) -> dict[str, Any]:
         gs, path = self.interpolate(req)
-        return {"grooves": [groove_json(g) for g in gs], "z": _r(path, 5),
+        return {"grooves": self.grooves_json(gs), "z": _r(path, 5),
                 "points": self.to_2d(path), "method": req.method}
 
     def blend(self, req: S.BlendRequest) -> dict[str, Any]:
@@ -366,7 +456,7 @@ class Studio:
             row = self.model.decode(pts, tempo=tempo)
             for j, g in enumerate(row):
                 g.name = f"blend ({i}, {j})"
-            rows.append([groove_json(g) for g in row])
+            rows.append(self.grooves_json(row))
             zs.append(pts)
         zz = np.stack(zs)
         return {"rows": rows, "z": _r(zz, 5),
@@ -377,7 +467,7 @@ class Studio:
         gs = self.model.decode(z, tempo=req.tempo)
         for i, g in enumerate(gs):
             g.name = f"sample {i + 1}" if req.seed is None else f"sample {req.seed}.{i + 1}"
-        return {"grooves": [groove_json(g) for g in gs], "z": _r(z, 5), "points": self.to_2d(z)}
+        return {"grooves": self.grooves_json(gs), "z": _r(z, 5), "points": self.to_2d(z)}
 
     def midi_bytes(self, req: S.MidiRequest) -> bytes:
         from flatgroove.midi import write_midi
