@@ -372,3 +372,64 @@ def test_live_jam_on_the_internal_clock_prints_a_line_per_bar(jack, capsys, tmp_
     assert [int(ln.split()[1]) for ln in bars] == [1, 2, 3], out
     assert all("a=" in ln and "target=" in ln for ln in bars)
     assert "jam ended: end of session" in out
+
+
+def test_live_jam_on_an_external_clock_says_it_waits_then_follows(jack, tmp_path):
+    """`flatgroove jam --clock PORT` in a terminal (piped): says it is waiting for MIDI clock,
+    stays silent, follows the DAW's Start and ticks once they come, and ends cleanly on
+    SIGTERM. The clock comes over real JACK ports into 'flatgroove:clock in'."""
+    import queue
+    import signal
+    import sys
+
+    import mido
+
+    from test_web_api import make_checkpoint
+
+    ckpt = make_checkpoint(tmp_path / "tiny.pt", 4)
+    b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
+    heard: queue.Queue = queue.Queue()
+    synth = b.open_input("synth", virtual=True, client_name="fg-ext-synth", callback=heard.put)
+    daw = b.open_output("clock", virtual=True, client_name="fg-ext-daw")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flatgroove.cli", "jam", "--out", "fg-ext-synth:synth",
+         "--clock", "fg-ext-daw:clock", "--api", "jack", "--model", str(ckpt), "--no-realtime"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
+    out: list[str] = []
+
+    def until(pattern: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                ln = lines.get(timeout=0.2)
+            except queue.Empty:
+                if proc.poll() is not None:
+                    break
+                continue
+            out.append(ln)
+            if re.search(pattern, ln):
+                return ln
+        raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(out)}")
+
+    try:
+        until(r"waiting for MIDI clock from fg-ext-daw:clock: press play", 60)
+        time.sleep(1.5)  # no clock: silence
+        assert heard.empty(), "the machine played without a clock"
+        period = 60.0 / 240 / 24
+        daw.send(mido.Message("start"))
+        t0 = time.monotonic()
+        for k in range(24 * 4 * 3):  # three bars at 240 BPM
+            while (d := t0 + k * period - time.monotonic()) > 0:
+                time.sleep(d)
+            daw.send(mido.Message("clock"))
+        until(r"clock running \(external", 10)
+        proc.send_signal(signal.SIGTERM)
+        until(r"jam ended: terminated \(SIGTERM\)", 15)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        synth.close()
+        daw.close()

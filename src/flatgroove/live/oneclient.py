@@ -336,6 +336,12 @@ class JackClient(_Client):
         q.append(data)
 
     def close_port(self, port):
+        # What was sent last (all notes off) goes out first: the process callback empties
+        # the queue within a period or two (as rtmidi's JACK output waits for its buffer).
+        q = self._queues.get(id(port))
+        deadline = time.monotonic() + 0.5
+        while q and not self.closed and time.monotonic() < deadline:
+            time.sleep(0.002)
         with self.lock:
             if port not in self.ports:
                 return

@@ -4,7 +4,9 @@ With no MIDI hardware, the drummer is simulated (a built-in groove, looped) and 
 runs on its virtual clock, advanced in step with the wall clock, so the page sees and hears
 a session in real time. The WebSocket's control messages (a, target, mode, capture, ...)
 and any real MIDI controller given as an input steer the same engine: controller messages
-are stamped with the monotonic clock and shifted onto the virtual one.
+are stamped with the monotonic clock and shifted onto the virtual one. Given a `clock` port,
+the jam follows its MIDI clock (a DAW's Start, ticks, Stop) instead of its own tempo; until
+the clock starts, the page says it is waiting for it (state `halt`, `clock_port`).
 
 Everything that touches the engine happens on the jam thread; other threads only queue
 controls and read the last published state.
@@ -79,8 +81,12 @@ class JamSession:
         idle_stop_s: float | None = 120.0,
         mode: str | None = None,
         a: float | None = None,
+        clock: Any | None = None,
     ) -> None:
         self.studio = studio
+        # A port stamped with time.monotonic() (ports.TimedInput) whose MIDI clock drives
+        # the jam; None: the internal clock at `bpm`.
+        self.clock = clock
         self.drummer_name = drummer
         self.drummer = studio.builtin(drummer)
         self.bpm = bpm
@@ -140,6 +146,13 @@ class JamSession:
             self.clients = max(0, self.clients - 1)
             if self.clients == 0:
                 self._idle_since = time.monotonic()
+
+    @property
+    def clock_port(self) -> str:
+        """The name of the port whose MIDI clock the jam follows ('' on the internal clock)."""
+        if self.clock is None:
+            return ""
+        return str(getattr(self.clock, "name", None) or "MIDI clock")
 
     # -- what the page reads ----------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -204,7 +217,7 @@ class JamSession:
                                "error": self.error}
 
     def _session(self) -> None:
-        from flatgroove.live.clock import InternalClock, VirtualTime
+        from flatgroove.live.clock import InternalClock, MidiClock, VirtualTime
         from flatgroove.live.controls import ControlMap, load_bank
         from flatgroove.live.engine import Engine, InlineWorker
         from flatgroove.live.ports import MemoryInput
@@ -217,20 +230,31 @@ class JamSession:
             cmap.a = self.a
         tempo = float(self.bpm or self.drummer.tempo)
         vt = VirtualTime(0.0)
-        # Bar 1 starts after the first plan is due, as in the simulation.
-        clock = InternalClock(tempo, start=(cmap.decode_lead + 1.0) * 60.0 / tempo)
+        clock: InternalClock | MidiClock
+        if self.clock is not None:  # the engine waits, silent, for the clock's Start
+            clock = MidiClock(tempo, timeout_beats=cmap.clock_timeout)
+        else:  # bar 1 starts after the first plan is due, as in the simulation
+            clock = InternalClock(tempo, start=(cmap.decode_lead + 1.0) * 60.0 / tempo)
         port = MemoryInput()
         out = Tee(vt.now, self.outputs)
         bank, problems = load_bank(cmap.bank, cmap.drum_map)
         wall0 = time.monotonic()
-        inputs = [port] + [ShiftedInput(p, wall0, self.speed) for p in self.inputs]
+        ports = self.inputs + ([self.clock] if self.clock is not None else [])
+        inputs = [port] + [ShiftedInput(p, wall0, self.speed) for p in ports]
         # Start aiming somewhere other than where the drummer is: there is a path to hear.
         first = next((t.name for t in bank if t.name.lower() != self.drummer_name.lower()), None)
         engine = Engine(self.studio.model, out, inputs, cmap, clock,
                         InlineWorker(self.studio.model), bank, end_bar=None, target=first)
         for p in problems:
             engine.say(f"bank: {p}", 0.0, bar=0)
-        engine.say(f"simulated drummer plays {self.drummer_name} at {tempo:.0f} BPM", 0.0, bar=0)
+        if self.clock is not None:
+            engine.say(f"waiting for MIDI clock from {self.clock_port}: press play (Start) in "
+                       "the DAW or drum machine", 0.0, bar=0)
+            engine.say(f"simulated drummer plays {self.drummer_name} to the MIDI clock", 0.0,
+                       bar=0)
+        else:
+            engine.say(f"simulated drummer plays {self.drummer_name} at {tempo:.0f} BPM", 0.0,
+                       bar=0)
         runner = VirtualRunner(engine, vt, port)
         self._fed_bar = 0
         self._view_key: tuple | None = None
@@ -377,6 +401,11 @@ class JamSession:
             "bar": bar,
             "beat": None if np.isnan(snap["beat"]) else round(float(snap["beat"]), 3),
             "bpm": round(float(snap["bpm"]), 2),
+            # 'internal' or 'external' (a MIDI clock port); while the external clock has not
+            # started, stopped or is lost, `halt` says so (and the machine is silent).
+            "clock": snap["clock"],
+            "clock_port": self.clock_port,
+            "halt": snap["halt"],
             "mode": snap["mode"],
             "pending_mode": snap["pending_mode"],
             "a": round(float(snap["a"]), 4),

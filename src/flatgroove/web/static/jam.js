@@ -247,7 +247,8 @@ export class JamView {
 
   render(m) {
     if (m.bar === undefined) return;
-    $("jam-bar").textContent = m.bar >= 0 ? String(m.bar + 1) : "–";
+    $("jam-bar").textContent = m.bar >= 0 && m.beat !== null ? String(m.bar + 1) : "–";
+    this.renderClock(m);
     $("jam-bpm").textContent = Math.round(m.bpm);
     $("jam-role").textContent = [m.mode + (m.pending_mode ? ` → ${m.pending_mode}` : ""), m.role, m.hold ? "HOLD" : ""]
       .filter(Boolean).join(" · ");
@@ -282,6 +283,23 @@ export class JamView {
     $("jam-m-name").textContent = m.machine ? `→ ${nice(m.target)}${m.ready_beats !== null ? ` · ready ${m.ready_beats.toFixed(1)} beats early` : ""}` : "silent";
     $("jam-log").textContent = (m.log || []).join("\n");
     this.updateMap();
+  }
+
+  // On an external MIDI clock: say whose clock, and while it has not started (or stopped,
+  // or was lost) that the jam is waiting for it, silent. The tempo box follows the clock.
+  renderClock(m) {
+    const box = $("jam-clock");
+    const external = m.clock === "external";
+    box.hidden = !external;
+    $("jam-bpm-in").disabled = external;
+    $("jam-bpm-in").title = external ? "the tempo follows the MIDI clock" : "";
+    if (!external) return;
+    const port = m.clock_port || "a MIDI clock port";
+    const waiting = Boolean(m.halt);
+    box.classList.toggle("waiting", waiting);
+    box.textContent = waiting
+      ? `${m.halt} · from ${port} · press play (Start) in the DAW or drum machine; the machine stays silent until then`
+      : `▶ following the MIDI clock from ${port} · ${Math.round(m.bpm)} BPM`;
   }
 
   renderChips(bank, active) {
