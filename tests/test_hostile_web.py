@@ -299,6 +299,80 @@ def test_live_slow_client_is_closed(live):
         assert s.recv(1024) == b""  # closed by the server, not by our timeout
 
 
+def _status(head: bytes) -> int:
+    return int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/1.1") else 0
+
+
+def _detail(answer: bytes) -> str:
+    return strict(answer.split(b"\r\n\r\n", 1)[1].decode())["detail"]
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_live_over_size_body_is_answered_413_without_a_reset(live, framing):
+    """The client sends all of a too-large body before it reads, and asks the server to close:
+    the server answers 413 early, shuts its side and discards the rest, so the client's send
+    completes and it reads the answer (closing at once would reset the connection)."""
+    from flatgroove.web.server import MAX_BODY
+
+    n = 4 * MAX_BODY
+    if framing == "length":
+        head, body = f"Content-Length: {n}\r\n".encode(), b"x" * n
+    else:
+        part = b"x" * 65536
+        head = b"Transfer-Encoding: chunked\r\n"
+        body = b"10000\r\n" + part + b"\r\n"
+        body = body * (n // len(part)) + b"0\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", live), timeout=20) as s:
+        s.sendall(b"POST /api/decode HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                  b"Content-Type: application/json\r\n" + head + b"\r\n" + body)
+        out = b""
+        while chunk := s.recv(65536):  # no ConnectionResetError
+            out += chunk
+    assert _status(out) == 413 and "too large" in _detail(out)
+
+
+def test_live_trickling_body_is_answered_408_and_closed(live):
+    from flatgroove.web.server import BODY_GRACE_S
+
+    with socket.create_connection(("127.0.0.1", live), timeout=BODY_GRACE_S + 20) as s:
+        s.sendall(b"POST /api/decode HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
+                  b"Content-Type: application/json\r\n\r\n{")
+        stop = threading.Event()
+
+        def trickle():
+            while not stop.wait(0.2):
+                try:
+                    s.send(b" ")
+                except OSError:
+                    return
+
+        t = threading.Thread(target=trickle, daemon=True)
+        t.start()
+        out = b""
+        try:
+            while chunk := s.recv(65536):  # closed by the server, not by our timeout
+                out += chunk
+        finally:
+            stop.set()
+            t.join(5)
+    assert _status(out) == 408 and "too slowly" in _detail(out)
+
+
+@pytest.mark.parametrize("body", ['{"z": [NaN, 0, 0, 0, 0, 0, 0, 0]}',
+                                  '{"z": [0, 0, 0, 0, 0, 0, 0, 0], "tempo": NaN}',
+                                  '{"z": [0, 0, 0, 0, 0, 0, 0, 0], "threshold": Infinity}',
+                                  '{"point": [-Infinity, 0]}'])
+def test_nan_and_infinity_literals_are_refused(client, body):
+    detail = check_4xx(client.post("/api/decode", content=body, headers=JSON), 422)
+    assert "not a JSON number" in detail and ("NaN" in detail or "Infinity" in detail)
+
+
+def test_nan_inside_a_string_is_fine(client):
+    r = client.post("/api/decode", content='{"z": [0, 0, 0, 0, 0, 0, 0, 0], "name": "NaN"}',
+                    headers=JSON)
+    assert r.status_code == 200 and strict(r.text)["groove"]["name"] == "NaN"
+
+
 def test_live_hostile_burst_no_5xx_and_socket_stays_open(live):
     import httpx
     from websockets.sync.client import connect

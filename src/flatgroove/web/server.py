@@ -85,16 +85,63 @@ def dumps_in_turns(obj: Any, give_way: Any, depth: int = 3) -> str:
 
 HEADER_TIMEOUT_S = 3.0  # a connection must finish its request headers within this
 MAX_CONNECTIONS = 200  # open connections and tasks at once (uvicorn answers 503 beyond)
+BODY_GRACE_S = 3.0  # a request body may take this long to start arriving ...
+MIN_BODY_RATE = 16 << 10  # ... and must then come at this many bytes a second (else 408)
+LINGER_S = 3.0  # after an answer given before the body was read: discard the rest this long
+LINGER_BYTES = 64 << 20  # ... or this much, then close
+
+
+class _LingeringTransport:
+    """The connection's transport as uvicorn sees it: `close()` while the client is still
+    sending a request body (an early 413, 429 or 408, or a client that asked for Connection:
+    close) first shuts our side (the client reads the answer and an end of file), then reads
+    and discards what still comes, for up to LINGER_S or LINGER_BYTES, and closes then.
+    Closing at once would reset the connection, and the client would lose the answer."""
+
+    def __init__(self, transport: Any, protocol: Any) -> None:
+        self._t, self._p = transport, protocol
+        self.lingering = False
+        self._left = LINGER_BYTES
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._t, name)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self._t.is_closing()
+
+    def close(self) -> None:
+        import h11
+
+        if self.lingering or self._t.is_closing():
+            return
+        if self._p.conn.their_state is not h11.SEND_BODY or not self._t.can_write_eof():
+            self._t.close()
+            return
+        self.lingering = True
+        self._t.write_eof()
+        self._t.resume_reading()
+        self._p.loop.call_later(LINGER_S, self._t.close)
+
+    def discard(self, data: bytes) -> None:
+        self._left -= len(data)
+        if self._left < 0:
+            self._t.close()
 
 
 def _guarded_h11():
-    """uvicorn's h11 protocol with a deadline on request headers: a client that opens a
-    connection and trickles (or never finishes) its headers is closed after
-    HEADER_TIMEOUT_S instead of being held indefinitely (slowloris)."""
+    """uvicorn's h11 protocol with deadlines: a client that opens a connection and trickles
+    (or never finishes) its request headers is closed after HEADER_TIMEOUT_S (slowloris); a
+    request body that comes slower than MIN_BODY_RATE (after BODY_GRACE_S) is answered 408
+    and closed; a connection closed while its body still comes lingers (_LingeringTransport)."""
+    import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class GuardedH11Protocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None
+        _body_timer: asyncio.TimerHandle | None = None
+        _body_cycle: Any = None
+        _body_t0 = 0.0
+        _body_bytes = 0
 
         def _arm(self) -> None:
             if self._header_timer is not None:
@@ -107,17 +154,60 @@ def _guarded_h11():
             if self.cycle is None or self.cycle.response_complete:
                 self.transport.close()  # no request under way: headers unfinished, or idle
 
+        def _watch_body(self) -> None:
+            """A request's body has begun: check its rate every second until it is in."""
+            c = self.cycle
+            if c is None or c is self._body_cycle or not c.more_body or c.response_started:
+                return
+            self._body_cycle, self._body_t0, self._body_bytes = c, self.loop.time(), 0
+            self._body_timer = self.loop.call_later(1.0, self._check_body)
+
+        def _check_body(self) -> None:
+            c, self._body_timer = self.cycle, None
+            if (c is not self._body_cycle or not c.more_body or c.response_started
+                    or self.transport.is_closing()):
+                return
+            late = self.loop.time() - self._body_t0 - BODY_GRACE_S
+            if self._body_bytes >= MIN_BODY_RATE * late:
+                self._body_timer = self.loop.call_later(1.0, self._check_body)
+                return
+            body = json.dumps({"detail": f"the request body came too slowly (the least is "
+                               f"{MIN_BODY_RATE} bytes a second after {BODY_GRACE_S:g} s)"})
+            try:
+                out = self.conn.send(h11.Response(status_code=408, reason=b"Request Timeout",
+                                                  headers=[(b"content-type", b"application/json"),
+                                                           (b"content-length", str(len(body)).encode()),
+                                                           (b"connection", b"close")]))
+                out += self.conn.send(h11.Data(data=body.encode()))
+                out += self.conn.send(h11.EndOfMessage())
+            except h11.LocalProtocolError:
+                out = b""
+            c.response_started = c.response_complete = True  # the app's answer is not sent
+            c.message_event.set()  # its wait for the body ends (http.disconnect)
+            self.transport.write(out)
+            self.transport.close()
+
         def connection_made(self, transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
+            super().connection_made(_LingeringTransport(transport, self))
             self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            t = self.transport
+            if isinstance(t, _LingeringTransport) and t.lingering:
+                t.discard(data)
+                return
+            self._body_bytes += len(data)
+            super().data_received(data)
+            self._watch_body()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
             self._arm()
 
         def connection_lost(self, exc) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
+            for timer in (self._header_timer, self._body_timer):
+                if timer is not None:
+                    timer.cancel()
             super().connection_lost(exc)
 
     return GuardedH11Protocol
@@ -214,9 +304,36 @@ class OriginGuard:
         await BodyLimit._refuse(send, 403, why)
 
 
+class _NonFinite(Exception):
+    pass
+
+
+def _not_strict_json(data: bytes) -> str | None:
+    """Why `data` is not strict JSON, if it has a NaN, Infinity or -Infinity literal (which
+    Python's json reads, but JSON does not have); None otherwise (other faults are the app's
+    to say). Only a body that has such a word is parsed here."""
+    if b"NaN" not in data and b"Infinity" not in data:
+        return None
+
+    def refuse(word: str) -> Any:
+        raise _NonFinite(word)
+
+    try:
+        json.loads(data, parse_constant=refuse)
+    except _NonFinite as e:
+        return (f"the request body is not valid JSON: {e} is not a JSON number "
+                "(send finite numbers only)")
+    except (ValueError, RecursionError):
+        return None
+    return None
+
+
 class BodyLimit:
     """ASGI middleware: refuse a request body over `limit` bytes with 413, before reading it
-    when Content-Length says so, and while reading it otherwise (chunked uploads)."""
+    when Content-Length says so, and while reading it otherwise (chunked uploads). The body is
+    read here, whole, and handed on: a client gone (or cut off as too slow) midway ends the
+    request here, quietly. A JSON body with NaN or Infinity (not JSON, though Python reads
+    them) is refused here with 422 and a detail that says so."""
 
     def __init__(self, app: Any, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -236,9 +353,7 @@ class BodyLimit:
             if n > self.limit:
                 await self._refuse(send, 413, self._too_big(n))
                 return
-            await self.app(scope, receive, send)
-            return
-        # No length given: read the body here (bounded), then replay it to the app.
+        # Read the body here (bounded), then replay it to the app.
         chunks, total = [], 0
         while True:
             msg = await receive()
@@ -253,6 +368,9 @@ class BodyLimit:
             if not msg.get("more_body", False):
                 break
         data = b"".join(chunks)
+        if b"json" in headers.get(b"content-type", b"") and (why := _not_strict_json(data)):
+            await self._refuse(send, 422, why)
+            return
         sent = False
 
         async def replay() -> dict:
