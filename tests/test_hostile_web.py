@@ -543,3 +543,29 @@ def test_answers_rendered_in_turns_are_the_same_json():
            "name": "x", "n": [float("inf")] * 10}
     assert dumps_in_turns(obj, lambda: calls.append(1)) == dumps(obj)
     assert len(calls) >= 9
+
+
+def test_serve_on_all_addresses_answers_to_the_allowed_name_only(tmp_path, monkeypatch, capsys):
+    """`serve --host 0.0.0.0 --allow-host NAME`: the Host check lets NAME (and the loopback
+    names) in, and refuses others; the server says it can be reached by anyone."""
+    import uvicorn
+
+    from flatgroove.cli import main
+
+    apps = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: apps.append((app, kw)))
+    ck = make_checkpoint(tmp_path / "tiny8.pt", 8)
+    assert main(["serve", "--host", "0.0.0.0", "--port", "0", "--model", str(ck), "--no-data",
+                 "--allow-host", "studio.local"]) == 0
+    assert "anyone who can reach this machine" in capsys.readouterr().err
+    app, kw = apps[0]
+    assert kw["host"] == "0.0.0.0"
+    with TestClient(app, base_url="http://studio.local:8000") as c:
+        for host in ("studio.local:8000", "STUDIO.LOCAL", "127.0.0.1:8000", "localhost"):
+            assert c.get("/api/info", headers={"host": host}).status_code == 200, host
+        for host in ("evil.example", "studio.local.evil.example", "0.0.0.0:8000", "other.local"):
+            assert "not this server's name" in check_4xx(
+                c.get("/api/info", headers={"host": host}), 403), host
+        ok = c.post("/api/sample", json={"n": 1}, headers={"host": "studio.local:8000",
+                                                           "origin": "http://studio.local:8000"})
+        assert ok.status_code == 200
