@@ -112,6 +112,49 @@ def test_controls_file_values_are_checked(tmp_path):
             ControlMap.load(f)
 
 
+@pytest.mark.parametrize("text, message", [
+    ("[session]\nmode = \"solo\"\n",
+     "session.mode must be one of 'answer', 'accompany', 'morph', got 'solo'"),
+    ("[session]\nfoo = 1\n", "unknown key 'session.foo' (known: a, clock_timeout, "),
+    ("[sessio]\nmode = 1\n", "unknown key 'sessio' (known: blend, channels, "),
+    ("session = 3\n", "[session] must be a table"),
+    ("[blend]\ncc = [300]\n", "blend.cc must be a list of numbers 0..127, got [300]"),
+    ("[blend]\ninvert = 1\n", "blend.invert must be true or false, got 1"),
+    ("[channels]\ncontrol = 17\n", "channels.control must be a channel 1..16, or 0 for any"),
+    ("[targets]\nbank = \"rock\"\n", "targets.bank must be a list of built-in names"),
+    ("[modes]\ncc = -2\n", "modes.cc must be an integer in 0..127 or -1 (off), got -2"),
+    ("[session]\nnote_length = 0\n", "session.note_length must be a number in 0.01..4 (beats)"),
+])
+def test_controls_file_is_one_schema_with_messages_naming_the_key(tmp_path, text, message):
+    f = tmp_path / "c.toml"
+    f.write_text(text)
+    with pytest.raises(ControlError) as e:
+        ControlMap.load(f)
+    assert str(e.value).startswith(f"{f}: {message}") and "\n" not in str(e.value)
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from(["session", "channels", "blend", "targets", "modes",
+                                        "transport"]),
+                       st.dictionaries(st.sampled_from(["a", "mode", "seed", "cc", "control",
+                                                        "bank", "invert", "hold_note", "notes",
+                                                        "out_channel", "x"]),
+                                       st.booleans() | st.integers() | st.floats()
+                                       | st.text(max_size=6) | st.lists(st.integers(), max_size=3),
+                                       max_size=3),
+                       max_size=3))
+def test_fuzzed_controls_tables_are_valid_or_one_controlerror(over):
+    from flatgroove.live.controls import _merge, default_controls_text, tomllib
+
+    try:
+        c = ControlMap.from_dict(_merge(tomllib.loads(default_controls_text()), over), "fuzz")
+    except ControlError as e:
+        assert str(e).startswith("fuzz: ") and "\n" not in str(e)
+        return
+    assert 0 <= c.a <= 1 and c.mode in ("answer", "accompany", "morph")
+    assert all(0 <= n <= 127 for n in c.blend_ccs + c.target_notes)
+
+
 @FUZZ
 @given(st.dictionaries(
     st.sampled_from(["bars", "bpm", "mode", "a", "target", "seed", "temperature", "morph_bars",

@@ -50,18 +50,11 @@ def _read_toml(p: Path, what: str) -> dict:
         raise _user_error(f"{p}: not valid TOML ({e})") from None
 
 
-def _merge(base: dict, over: dict, where: str, path: str = "") -> dict:
+def _merge(base: dict, over: dict) -> dict:
+    """`over` laid over `base`, table by table (ControlsFile says what may be there)."""
     out = dict(base)
     for k, v in over.items():
-        key = f"{path}{k}"
-        if k not in base:
-            raise _user_error(f"{where}: unknown key {key!r} (known: {', '.join(sorted(base))})")
-        if isinstance(base[k], dict):
-            if not isinstance(v, dict):
-                raise _user_error(f"{where}: [{key}] must be a table")
-            out[k] = _merge(base[k], v, where, key + ".")
-        else:
-            out[k] = v
+        out[k] = _merge(base[k], v) if isinstance(base.get(k), dict) and isinstance(v, dict) else v
     return out
 
 
@@ -153,11 +146,111 @@ def _float(d: dict, key: str, lo: float, hi: float, where: str) -> float:
         raise _user_error(f"{where}: {key} must be a number in {lo:g}..{hi:g}, got {v!r}") from None
 
 
-def _notes(d: dict, key: str, where: str) -> list[int]:
-    v = d[key]
-    if not isinstance(v, list) or not all(isinstance(x, int) and 0 <= x <= 127 for x in v):
-        raise _user_error(f"{where}: {key} must be a list of numbers 0..127, got {v!r}")
-    return list(v)
+# -- the controls file: one model for the whole table --------------------------------------------
+def _num(lo: float, hi: float, unit: str = "") -> Any:
+    return Annotated[float, Field(ge=lo, le=hi, allow_inf_nan=False,
+                                  description=f"a number in {lo:g}..{hi:g}{unit}")]
+
+
+def _integer(lo: int, hi: int, what: str = "") -> Any:
+    return Annotated[int, Strict(), Field(ge=lo, le=hi,
+                                          description=what or f"an integer in {lo}..{hi}")]
+
+
+NOTE_OR_OFF = _integer(-1, 127, "an integer in 0..127 or -1 (off)")  # a note or CC number
+CHANNEL_OR_ANY = _integer(0, 16, "a channel 1..16, or 0 for any")
+NUMBERS = Annotated[list[_integer(0, 127)], Field(description="a list of numbers 0..127")]
+ON_OFF = Annotated[bool, Field(description="true or false")]
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SessionTable(_Table):
+    mode: Annotated[MODE, Field(description="one of 'answer', 'accompany', 'morph'")]
+    a: _num(0.0, 1.0)
+    morph_bars: _integer(1, 1024, "an integer in 1..1024 (bars)")
+    temperature: _num(0.0, 10.0)
+    seed: _integer(0, 2**32 - 1)
+    drum_map: Annotated[DRUM_MAP, Field(description="'gm' or 'td11'")]
+    drum_channel: CHANNEL_OR_ANY
+    out_channel: _integer(1, 16, "a channel 1..16")
+    note_length: _num(0.01, 4.0, " (beats)")
+    decode_lead: _num(0.5, 8.0, " (beats)")
+    clock_timeout: _num(0.5, 16.0, " (beats)")
+
+
+class ChannelsTable(_Table):
+    control: CHANNEL_OR_ANY
+
+
+class BlendTable(_Table):
+    cc: NUMBERS
+    invert: ON_OFF
+
+
+class TargetsTable(_Table):
+    bank: Annotated[list[Annotated[str, Field(min_length=1, max_length=400)]],
+                    Field(max_length=128, description="a list of built-in names or MIDI paths")]
+    notes: NUMBERS
+    program_change: ON_OFF
+    next_note: NOTE_OR_OFF
+    prev_note: NOTE_OR_OFF
+    capture_note: NOTE_OR_OFF
+    sample_note: NOTE_OR_OFF
+    temperature_cc: NOTE_OR_OFF
+
+
+class ModesTable(_Table):
+    answer_note: NOTE_OR_OFF
+    accompany_note: NOTE_OR_OFF
+    morph_note: NOTE_OR_OFF
+    cc: NOTE_OR_OFF
+
+
+class TransportTable(_Table):
+    hold_note: NOTE_OR_OFF
+
+
+class ControlsFile(_Table):
+    """A controls file laid over the defaults (default_controls.toml): every table and key,
+    with its type and range; the message of a bad one names the table, the key and what it
+    must be."""
+
+    session: SessionTable
+    channels: ChannelsTable
+    blend: BlendTable
+    targets: TargetsTable
+    modes: ModesTable
+    transport: TransportTable
+
+
+def _controls_error(e: ValidationError, d: dict, where: str) -> ControlError:
+    """The first of pydantic's errors as one line: '<file>: session.a must be a number in
+    0..1, got nan'."""
+    err = e.errors()[0]
+    path = [str(x) for x in err["loc"] if not isinstance(x, int)]
+    model: Any = ControlsFile
+    for name in path[:-1]:
+        model = model.model_fields[name].annotation if name in model.model_fields else None
+        if model is None:
+            break
+    key = ".".join(path)
+    if err["type"] == "extra_forbidden":
+        known = sorted(model.model_fields) if model is not None else []
+        return _user_error(f"{where}: unknown key {key!r} (known: {', '.join(known)})")
+    field_ = model.model_fields.get(path[-1]) if model is not None and path else None
+    if field_ is not None and isinstance(field_.annotation, type) \
+            and issubclass(field_.annotation, BaseModel):
+        return _user_error(f"{where}: [{key}] must be a table")
+    value: Any = d
+    for name in path:
+        value = value.get(name) if isinstance(value, dict) else None
+    if field_ is None or not field_.description:
+        msg = err["msg"]
+        return _user_error(f"{where}: {key} {msg[0].lower() + msg[1:]}, got {value!r}")
+    return _user_error(f"{where}: {key} must be {field_.description}, got {value!r}")
 
 
 @dataclass
@@ -198,54 +291,45 @@ class ControlMap:
         if path is None:
             return cls.from_dict(base, "default controls")
         p = Path(path)
-        return cls.from_dict(_merge(base, _read_toml(p, "controls file"), str(p)), str(p))
+        return cls.from_dict(_merge(base, _read_toml(p, "controls file")), str(p))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "controls") -> ControlMap:
-        s, ch, bl, tg, md, tr = (d[k] for k in ("session", "channels", "blend", "targets",
-                                                 "modes", "transport"))
-        if s["mode"] not in MODES:
-            raise _user_error(f"{where}: session.mode must be one of {MODES}, got {s['mode']!r}")
-        if s["drum_map"] not in ("gm", "td11"):
-            raise _user_error(f"{where}: session.drum_map must be 'gm' or 'td11'")
-        drum_ch = _int(s, "drum_channel", 0, 16, where)
-        ctl_ch = _int(ch, "control", 0, 16, where)
-        bank = tg["bank"]
-        if not isinstance(bank, list) or not all(isinstance(x, str) for x in bank):
-            raise _user_error(f"{where}: targets.bank must be a list of names or paths")
-        if not isinstance(bl["invert"], bool) or not isinstance(tg["program_change"], bool):
-            raise _user_error(f"{where}: blend.invert and targets.program_change are true/false")
-        modes = {}
-        for m in MODES:
-            n = _int(md, f"{m}_note", 0, 127, where, allow_off=True)
-            if n >= 0:
-                modes[n] = m
+        """A whole controls table (the defaults with a file laid over), validated as one
+        ControlsFile; ControlError naming the file, the key and what it must be."""
+        try:
+            f = ControlsFile.model_validate(d)
+        except ValidationError as e:
+            raise _controls_error(e, d, where) from None
+        s, tg, md, tr = f.session, f.targets, f.modes, f.transport
+        modes = {n: m for m, n in (("answer", md.answer_note), ("accompany", md.accompany_note),
+                                   ("morph", md.morph_note)) if n >= 0}
         return cls(
-            mode=s["mode"],
-            a=_float(s, "a", 0.0, 1.0, where),
-            morph_bars=_int(s, "morph_bars", 1, 1024, where),
-            temperature=_float(s, "temperature", 0.0, 10.0, where),
-            seed=_int(s, "seed", 0, 2**32 - 1, where),
-            drum_map=s["drum_map"],
-            drum_channel=None if drum_ch == 0 else drum_ch - 1,
-            out_channel=_int(s, "out_channel", 1, 16, where) - 1,
-            note_length=_float(s, "note_length", 0.01, 4.0, where),
-            decode_lead=_float(s, "decode_lead", 0.5, 8.0, where),
-            clock_timeout=_float(s, "clock_timeout", 0.5, 16.0, where),
-            control_channel=None if ctl_ch == 0 else ctl_ch - 1,
-            blend_ccs=_notes(bl, "cc", where),
-            blend_invert=bl["invert"],
-            bank=list(bank),
-            target_notes=_notes(tg, "notes", where),
-            program_change=tg["program_change"],
-            next_note=_int(tg, "next_note", 0, 127, where, allow_off=True),
-            prev_note=_int(tg, "prev_note", 0, 127, where, allow_off=True),
-            capture_note=_int(tg, "capture_note", 0, 127, where, allow_off=True),
-            sample_note=_int(tg, "sample_note", 0, 127, where, allow_off=True),
-            temperature_cc=_int(tg, "temperature_cc", 0, 127, where, allow_off=True),
+            mode=s.mode,
+            a=s.a,
+            morph_bars=s.morph_bars,
+            temperature=s.temperature,
+            seed=s.seed,
+            drum_map=s.drum_map,
+            drum_channel=None if s.drum_channel == 0 else s.drum_channel - 1,
+            out_channel=s.out_channel - 1,
+            note_length=s.note_length,
+            decode_lead=s.decode_lead,
+            clock_timeout=s.clock_timeout,
+            control_channel=None if f.channels.control == 0 else f.channels.control - 1,
+            blend_ccs=list(f.blend.cc),
+            blend_invert=f.blend.invert,
+            bank=list(tg.bank),
+            target_notes=list(tg.notes),
+            program_change=tg.program_change,
+            next_note=tg.next_note,
+            prev_note=tg.prev_note,
+            capture_note=tg.capture_note,
+            sample_note=tg.sample_note,
+            temperature_cc=tg.temperature_cc,
             mode_notes=modes,
-            mode_cc=_int(md, "cc", 0, 127, where, allow_off=True),
-            hold_note=_int(tr, "hold_note", 0, 127, where, allow_off=True),
+            mode_cc=md.cc,
+            hold_note=tr.hold_note,
             source=where,
         )
 
@@ -467,6 +551,7 @@ __all__ = [
     "Change",
     "ControlError",
     "ControlMap",
+    "ControlsFile",
     "Script",
     "ScriptSettings",
     "Target",
