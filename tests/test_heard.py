@@ -189,11 +189,36 @@ def test_warm_start_loads_encoder_and_decoder_and_sets_kappa_from_training_batch
     rec = tr.train_reconstruction()
     assert tr.tc.kappa == pytest.approx(1.1 * rec) and tr.geco.kappa == pytest.approx(1.1 * rec)
     with pytest.raises(TrainError, match="sizes differ"):
-        Trainer(ModelConfig(variant="flat", **{**TINY, "latent_dim": 3}), tc, x, x[:8], tmp_path / "r2",
+        Trainer(ModelConfig(variant="flat", **{**TINY, "latent_dim": 5}), tc, x, x[:8], tmp_path / "r2",
                 progress=False)
     with pytest.raises(TrainError, match="cannot warm-start"):
         Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(init_from=str(tmp_path / "no.pt")), x,
                 x[:8], tmp_path / "r3", progress=False)
+
+
+def test_warm_start_into_a_smaller_latent_keeps_the_informative_dimensions(tmp_path):
+    """d 4 → 2: the two dimensions the encoder uses (KL) survive, in order; the projected
+    decoder decodes z exactly as the source decodes z with zeros in the dropped dimensions."""
+    x = torch.from_numpy(np.random.default_rng(1).random((24, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.2).float()
+    torch.manual_seed(0)
+    vae = GrooveVAE(ModelConfig(variant="vae", **TINY))
+    with torch.no_grad():  # dims 1 and 3 informative (mean far from 0), 0 and 2 at the prior
+        vae.encoder.out.weight.zero_()
+        vae.encoder.out.bias.copy_(torch.tensor([0.0, 3.0, 0.0, -2.0, 0.0, 0.0, 0.0, 0.0]))
+    save_checkpoint(tmp_path / "vae.pt", {"model_config": vae.config.to_dict(), "state_dict": vae.state_dict()})
+    tr = Trainer(ModelConfig(variant="flat", **{**TINY, "latent_dim": 2}),
+                 TrainConfig(init_from=str(tmp_path / "vae.pt"), batch_size=8), x, x[:8],
+                 tmp_path / "run", progress=False)
+    assert "[1, 3]" in tr.projection_note
+    mu, _ = tr.model.encoder(x[:4])
+    torch.testing.assert_close(mu, torch.tensor([[3.0, -2.0]]).expand(4, 2))
+    z = torch.randn(5, 2)
+    full = torch.zeros(5, 4)
+    full[:, [1, 3]] = z
+    with torch.no_grad():
+        for a, b in zip(tr.model.decoder(z), vae.decoder(full)):
+            torch.testing.assert_close(a, b)
 
 
 def test_the_jam_hears_the_models_rule():

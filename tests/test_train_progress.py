@@ -1,14 +1,16 @@
 """The trainer's progress when its output is piped (plain lines with a run ETA, never a
-carriage return), the degenerate-model warning, and the log trimmed on resume."""
+carriage return), the degenerate-model warning, the log trimmed on resume, and the time budget."""
 
 from __future__ import annotations
 
 import io
 import json
+from types import SimpleNamespace
 
 import torch
 
 from flatgroove.model.config import ModelConfig
+from flatgroove.train import distributed as D
 from flatgroove.train.config import TrainConfig
 from flatgroove.train.trainer import Progress, Trainer
 
@@ -89,3 +91,31 @@ def test_resume_trims_the_log_to_the_checkpoint(tmp_path):
     assert [(r["kind"], r["step"]) for r in kept] == [
         ("train", 1), ("train", 2), ("train", 3), ("train", 4), ("train", 5), ("val", 5),
         ("train", 6), ("train", 7)]
+
+
+def test_time_budget_sets_the_epochs_from_the_first_steps(monkeypatch):
+    """1 s per step, 10 steps per epoch, 100 s budget, 35 s spent at the probe's end: the
+    65 s left hold int(65 / (1.1 × 10)) = 5 epochs; then each epoch is checked against the rest."""
+    from flatgroove.train import trainer as T
+
+    now = [0.0]
+    monkeypatch.setattr(T.time, "perf_counter", lambda: now[0])
+    tr = SimpleNamespace(step=0, epoch=0, steps_per_epoch=10, tc=SimpleNamespace(epochs=99),
+                         dist=D.SINGLE)
+    b = T.TimeBudget(100.0, 0.0, 0, warmup=5, probe=30)
+    for s in range(1, 36):
+        now[0], tr.step = 5.0 + s - 5, s
+        b.step(tr)
+    assert tr.tc.epochs == 5
+    now[0] = 50.0
+    assert not b.overruns(True)  # 50 s spent, an epoch takes 50 s: 100 s, not over
+    now[0] = 80.0
+    assert b.overruns(True)  # 80 + the slowest epoch (50 s) > 100
+    assert not b.overruns(False)  # nothing more to run
+
+
+def test_time_budget_stops_a_run_after_the_epoch_that_fills_it(tmp_path, capsys):
+    tr = trainer(tmp_path, epochs=50, time_budget_min=1e-4)
+    tr.fit()
+    assert tr.epoch == 1 and (tmp_path / "run" / "last.pt").exists()
+    assert "time budget: stopping after epoch 1 of 50" in capsys.readouterr().err

@@ -40,7 +40,7 @@ def _train(args: argparse.Namespace) -> int:
         mc, tc = load_config(args.config, variant=args.variant)
     except ValueError as e:
         raise UserError(str(e)) from None
-    for key in ("epochs", "seed", "batch_size", "max_steps"):
+    for key in ("epochs", "seed", "batch_size", "max_steps", "time_budget_min"):
         if getattr(args, key, None) is not None:
             setattr(tc, key, getattr(args, key))
     if args.latent_dim is not None:
@@ -76,8 +76,9 @@ def _train(args: argparse.Namespace) -> int:
     try:
         tr = Trainer(mc, tc, train.tensors(), val.tensors(), out, device=device, data_info=info,
                      progress=ctx.is_main, dist=ctx)
-        if getattr(tr, "kappa_note", None) and not args.resume:
-            say(tr.kappa_note)
+        for note in ("projection_note", "kappa_note"):
+            if getattr(tr, note, None) and not args.resume:
+                say(getattr(tr, note))
         if args.resume:
             tr.resume()
             say(f"resumed {out} at step {tr.step} (epoch {tr.epoch + 1}, λ = {tr.geco.lam:.4g})")
@@ -168,6 +169,9 @@ def register(sub) -> None:
                    help="windows per optimisation step (default: the config's)")
     p.add_argument("--max-steps", dest="max_steps", type=int, default=None,
                    help="stop after this many optimisation steps (a quick trial run)")
+    p.add_argument("--time-budget", dest="time_budget_min", type=float, default=None,
+                   metavar="MIN", help="fit the run into MIN minutes of wall time: the epoch "
+                   "count is set from the first steps' speed, so the schedule ends on time")
     p.add_argument("--latent-dim", dest="latent_dim", type=int, default=None,
                    help="size d of the latent space (default 32; 2 for pictures)")
     p.add_argument("--seed", type=int, default=None, help="random seed (repeatable runs)")
@@ -177,7 +181,7 @@ def register(sub) -> None:
     p.add_argument("--kappa-slack", dest="kappa_slack", type=float, default=1.0,
                    help="with --kappa-from: κ = this × the baseline's figure (default 1)")
     p.add_argument("--init-from", dest="init_from", default=None,
-                   help="warm start: encoder and decoder weights from this checkpoint (same sizes)")
+                   help="warm start: encoder and decoder weights from this checkpoint (same widths; a larger latent_dim is projected onto its most informative dimensions)")
     p.add_argument("--kappa-train-slack", dest="kappa_train_slack", type=float, default=None,
                    help="with --init-from: κ = this × the warm model's reconstruction on training batches")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")

@@ -59,6 +59,10 @@ class TrainConfig:
     # logging and checkpoints
     log_every: int = 50
     checkpoint_every: int = 500  # steps between mid-epoch checkpoints (besides each epoch)
+    # > 0: fit the run into this many minutes of wall time: after timing its first steps the
+    # run sets `epochs` to what fits (the cosine schedule then ends on time), and it stops
+    # after the epoch that would overrun (a GPU lease, an overnight slot)
+    time_budget_min: float = 0.0
     max_steps: int = 0  # stop after this many steps (0 = run all epochs)
     val_batches: int = 0  # limit validation (0 = all)
     val_heard_pairs: int = 64  # straight lines for the heard figures at each validation (0 = none)

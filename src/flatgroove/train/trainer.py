@@ -20,7 +20,12 @@ from tqdm import tqdm
 from flatgroove import geometry
 from flatgroove.drums import N_DRUMS
 from flatgroove.groove import N_STEPS
-from flatgroove.model.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from flatgroove.model.checkpoint import (
+    CheckpointError,
+    model_from_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
 from flatgroove.model.config import ModelConfig
 from flatgroove.model.decoder import geometry_output
 from flatgroove.model.vae import GrooveVAE
@@ -38,6 +43,35 @@ def hit_counts(x: torch.Tensor, logits: torch.Tensor) -> tuple[int, int, int]:
     t = x[..., :N_DRUMS] > 0.5
     p = logits > 0
     return int((t & p).sum()), int(p.sum()), int(t.sum())
+
+
+class TimeBudget:
+    """Fits a run into a wall-clock budget: times `probe` steps after a short warm-up, sets the
+    epoch count to what fits (so the learning-rate schedule ends on time), then times whole
+    epochs (validation included) and says when the next one would overrun."""
+
+    def __init__(self, budget_s: float, t0: float, step0: int, warmup: int = 5, probe: int = 30):
+        self.budget_s, self.t0 = budget_s, t0
+        self.start, self.end = step0 + warmup, step0 + warmup + probe
+        self.t_start = 0.0
+        self.epoch_t: list[float] = []
+        self.t_epoch = t0
+
+    def step(self, tr: Trainer) -> None:
+        if tr.step == self.start:
+            self.t_start = time.perf_counter()
+        elif tr.step == self.end:
+            per_step = (time.perf_counter() - self.t_start) / (self.end - self.start)
+            left = self.budget_s - (time.perf_counter() - self.t0)
+            # validation and checkpoints: ~10 % of an epoch on the machines measured
+            fit = int(left / (1.1 * per_step * tr.steps_per_epoch)) + tr.epoch
+            tr.tc.epochs = max(tr.epoch + 1, D.broadcast_object(fit, tr.dist))
+
+    def overruns(self, more: bool) -> bool:
+        now = time.perf_counter()
+        self.epoch_t.append(now - self.t_epoch)
+        self.t_epoch = now
+        return more and now - self.t0 + max(self.epoch_t) > self.budget_s
 
 
 class Trainer:
@@ -84,6 +118,9 @@ class Trainer:
         own = self.model.state_dict()
         parts = ("encoder.", "decoder.")
         keep = {k: v.float() for k, v in src.items() if k.startswith(parts)}
+        d_src = int(ck["model_config"].get("latent_dim", self.mc.latent_dim))
+        if d_src > self.mc.latent_dim:
+            keep = self._project_latent(ck, keep, d_src)
         # A prior of the same kind and size comes along too (a flat run continued from a flat run).
         prior = {k: v.float() for k, v in src.items() if k.startswith("prior.")}
         own_prior = {k: v for k, v in self.model.state_dict().items() if k.startswith("prior.")}
@@ -93,12 +130,42 @@ class Trainer:
         missing = [k for k in own if k.startswith(parts) and k not in keep]
         if bad or missing:
             raise TrainError(f"cannot warm-start from {path}: its encoder/decoder sizes differ "
-                             f"(e.g. {(bad or missing)[0]}); use the same latent_dim and widths")
+                             f"(e.g. {(bad or missing)[0]}); use the same widths and a latent_dim no larger")
         self.model.load_state_dict(keep, strict=False)
         if self.tc.kappa_train_slack > 0:
             rec = D.broadcast_object(self.train_reconstruction(), self.dist)
             self.tc.kappa = self.geco.kappa = rec * self.tc.kappa_train_slack
             self.kappa_note = f"κ = {self.tc.kappa:.3f} ({self.tc.kappa_train_slack} × warm model's training recon {rec:.3f})"
+
+    @torch.no_grad()
+    def active_dims(self, ck: dict, batches: int = 20) -> torch.Tensor:
+        """The source model's latent dimensions by their mean KL on training batches, most
+        informative first: a vae leaves about half of its 32 dimensions near the prior."""
+        src = model_from_checkpoint(ck).to(self.device).eval()
+        kl, bs = 0.0, self.tc.batch_size
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(54321)
+            idx = torch.randperm(len(self.train_x))[: batches * bs]
+            for s in range(0, len(idx), bs):
+                mu, lv = src.encoder(self.train_x[idx[s : s + bs]].to(self.device))
+                kl = kl + 0.5 * (mu.square() + lv.exp() - lv - 1).sum(0)
+        return torch.argsort(kl.cpu(), descending=True)
+
+    def _project_latent(self, ck: dict, keep: dict, d_src: int) -> dict:
+        """Warm start into a smaller latent space: keep the source's `latent_dim` most
+        informative dimensions (encoder mean/log-variance rows, decoder input columns). The
+        dropped ones carry next to no KL, so the decoder hardly read them."""
+        d = self.mc.latent_dim
+        idx = self.active_dims(ck)[:d].sort().values
+        self.projection_note = f"latent projected {d_src} → {d}: kept dimensions {idx.tolist()}"
+        out = dict(keep)
+        w, b = keep["encoder.out.weight"], keep["encoder.out.bias"]
+        rows = torch.cat([idx, idx + d_src])
+        out["encoder.out.weight"], out["encoder.out.bias"] = w[rows], b[rows]
+        out["decoder.init.weight"] = keep["decoder.init.weight"][:, idx]
+        wi = keep["decoder.rnn.weight_ih_l0"]  # input = [z, step embedding]
+        out["decoder.rnn.weight_ih_l0"] = torch.cat([wi[:, idx], wi[:, d_src:]], 1)
+        return out
 
     @torch.no_grad()
     def train_reconstruction(self, batches: int = 40) -> float:
@@ -302,6 +369,7 @@ class Trainer:
         t0 = time.perf_counter()
         prog = Progress(self, enabled=self.progress and main)
         fault = D.fault(self.dist)
+        budget = TimeBudget(tc.time_budget_min * 60.0, t0, self.step)
         try:
             while self.epoch < tc.epochs:
                 idx = self.order(self.epoch)
@@ -322,6 +390,8 @@ class Trainer:
                             log.write(json.dumps(rec) + "\n")
                             log.flush()
                     prog.step(rec)
+                    if tc.time_budget_min > 0:
+                        budget.step(self)
                     if tc.checkpoint_every and self.step % tc.checkpoint_every == 0:
                         self.save("last.pt")
                     if tc.max_steps and self.step >= tc.max_steps:
@@ -353,6 +423,12 @@ class Trainer:
                     self.warnings.append(warn)
                     print(f"warning: {warn}", file=sys.stderr, flush=True)
                 if tc.max_steps and self.step >= tc.max_steps:
+                    break
+                if tc.time_budget_min > 0 and D.broadcast_object(
+                        budget.overruns(self.epoch < tc.epochs), self.dist):
+                    if main:
+                        print(f"time budget: stopping after epoch {self.epoch} of {tc.epochs} "
+                              f"({tc.time_budget_min:g} min)", file=sys.stderr, flush=True)
                     break
         except KeyboardInterrupt:
             self.save("last.pt")
