@@ -67,6 +67,124 @@ def test_good_script_settings_are_kept():
     assert s.changes[0].values == {"bpm": 90.0} and s.changes[0].beat == 2.5
 
 
+@pytest.mark.parametrize("text, message", [
+    ("bpm = nan", "bpm must be a number in 20..400 (BPM), got nan"),
+    ("decode_latency = -5", "decode_latency must be a number in 0..60 (seconds), got -5"),
+    (f"bars = {MAX_SESSION_BARS + 1}",
+     f"bars must be an integer in 1..{MAX_SESSION_BARS} (bars), got {MAX_SESSION_BARS + 1}"),
+    ('drum_map = "../../x"', "drum_map must be 'gm' or 'td11', got '../../x'"),
+    ("tempo = 3\nfoo = 1", "unknown setting(s) ['foo', 'tempo']; known: ['a', 'bars', "),
+    ("change = 3", "'change' must be a list of [[change]] tables"),
+    ("change = [3]", "change 1: must be a table"),
+    ("[[change]]\ncc = 1\nvalue = 2", "change 1: needs bar = N (an integer >= 1, "),
+    ("[[change]]\nbar = 1000000\na = 0.5",
+     f"change 1: bar must be an integer in 1..{MAX_SESSION_BARS} (bars), got 1000000"),
+    ("[[change]]\nbar = true\na = 0.5", "change 1: bar must be an integer in 1..4096"),
+    ("[[change]]\nbar = 2\nbeat = 5\na = 0.5",
+     "change 1: beat must be a number from 1 to below 5 (the beat in the bar), got 5"),
+    ("[[change]]\nbar = 1", "change 1: needs exactly one control of ['a', 'bpm', 'capture', "),
+    ('[[change]]\nbar = 1\nmode = "answer"\ntarget = "rock"',
+     "change 1: needs exactly one control of ['a', "),
+    ("[[change]]\nbar = 1\ncc = 1", "change 1: cc needs a value (an integer in 0..127)"),
+    ("[[change]]\nbar = 2\ncc = 1\nvalue = 300",
+     "change 1: value must be an integer in 0..127, got 300"),
+    ("[[change]]\nbar = 1\ncc = 1\nvalue = 2\nvelocity = 3\nfoo = 1",
+     ("change 1: ['foo', 'velocity'] do not go with 'cc' (a cc change takes bar, beat, cc, "
+      "value, channel)")),
+    ("[[change]]\nbar = 1\nnote = 36\nvelocity = 0",
+     "change 1: velocity must be an integer in 1..127, got 0"),
+    ("[[change]]\nbar = 1\nprogram = 3\nchannel = 17",
+     "change 1: channel must be a channel 1..16, got 17"),
+    ('[[change]]\nbar = 1\nmode = "solo"',
+     "change 1: mode must be one of 'answer', 'accompany', 'morph', got 'solo'"),
+    ("[[change]]\nbar = 1\ntarget = true", "change 1: target must be a bank slot 0..127, or "),
+    ("[[change]]\nbar = 1\nbpm = 1e9", "change 1: bpm must be a number in 20..400 (BPM)"),
+    ("[[change]]\nbar = 1\ncapture = 1",
+     "change 1: capture must be true (it happens at that bar), got 1"),
+    ("[[change]]\nbar = 1\nhold = false", "change 1: hold must be true"),
+    ("[[change]]\nbar = 1\na = 0.5\n[[change]]\nbar = 2\nmorph_bars = 1.5",
+     "change 2: morph_bars must be an integer in 1..1024 (bars), got 1.5"),
+    ("[[change]\n", "not valid TOML"),
+])
+def test_script_is_one_schema_with_messages_naming_the_key(text, message):
+    """The whole script is one model (ScriptFile: the settings and a table per kind of
+    [[change]]); a bad one is one line naming the change, the key and what it must be."""
+    with pytest.raises(ControlError) as e:
+        Script.from_text(text, "S.toml")
+    assert str(e.value).startswith(f"S.toml: {message}") and "\n" not in str(e.value), str(e.value)
+
+
+def test_every_kind_of_change_is_read():
+    s = Script.from_text("""
+[[change]]
+bar = 4
+cc = 1
+value = 64
+channel = 2
+[[change]]
+bar = 3
+beat = 2.5
+note = 36
+[[change]]
+bar = 3
+program = 5
+[[change]]
+bar = 2
+mode = "morph"
+[[change]]
+bar = 2
+target = 3
+[[change]]
+bar = 2
+target = "funk"
+[[change]]
+bar = 1
+a = 1
+[[change]]
+bar = 1
+bpm = 90
+[[change]]
+bar = 5
+capture = true
+[[change]]
+bar = 5
+sample = true
+[[change]]
+bar = 5
+temperature = 0.5
+[[change]]
+bar = 5
+morph_bars = 4
+[[change]]
+bar = 6
+hold = true
+""", "S.toml")
+    got = [(c.bar, c.beat, c.kind, c.values) for c in s.changes]
+    assert got == [
+        (1, None, "a", {"a": 1.0}), (1, None, "bpm", {"bpm": 90.0}),
+        (2, None, "mode", {"mode": "morph"}), (2, None, "target", {"target": 3}),
+        (2, None, "target", {"target": "funk"}),
+        (3, None, "program", {"program": 5}), (3, 2.5, "note", {"note": 36, "velocity": 100}),
+        (4, None, "cc", {"cc": 1, "value": 64, "channel": 2}),
+        (5, None, "capture", {"capture": True}), (5, None, "sample", {"sample": True}),
+        (5, None, "temperature", {"temperature": 0.5}), (5, None, "morph_bars", {"morph_bars": 4}),
+        (6, None, "hold", {"hold": True}),
+    ]
+    assert s.last_bar == 6 and s.settings == {}
+
+
+def test_command_line_flags_share_the_scripts_types():
+    from flatgroove.live.controls import BARS, DECODE_LATENCY, check
+
+    assert check(12, BARS, "--bars", "jam") == 12
+    with pytest.raises(ControlError, match=r"^jam: --bars must be an integer in 1\.\.4096 "
+                                           r"\(bars\), got -3$"):
+        check(-3, BARS, "--bars", "jam")
+    with pytest.raises(ControlError, match=r"--decode-latency must be a number in 0\.\.60 "
+                                           r"\(seconds\), got nan"):
+        check(float("nan"), DECODE_LATENCY, "--decode-latency", "jam")
+
+
 @pytest.mark.parametrize("kw, words", [
     ({"bars": -3}, "bars"), ({"bars": 0}, "bars"), ({"bars": MAX_SESSION_BARS + 1}, "bars"),
     ({"a": float("nan")}, "a "), ({"seed": -1}, "seed"), ({"decode_latency": 1e12}, "decode"),
@@ -176,8 +294,9 @@ def test_fuzzed_settings_are_valid_or_one_controlerror(d):
 
 @FUZZ
 @given(st.lists(st.dictionaries(
-    st.sampled_from(["bar", "beat", "a", "bpm", "cc", "value", "note", "mode", "target",
-                     "temperature", "morph_bars", "channel"]),
+    st.sampled_from(["bar", "beat", "a", "bpm", "cc", "value", "note", "velocity", "program",
+                     "mode", "target", "temperature", "morph_bars", "channel", "capture",
+                     "sample", "hold"]),
     st.booleans() | st.integers() | st.floats() | st.text(max_size=8), max_size=4), max_size=4))
 def test_fuzzed_changes_are_valid_or_one_controlerror(changes):
     try:
@@ -186,6 +305,13 @@ def test_fuzzed_changes_are_valid_or_one_controlerror(changes):
         assert str(e).startswith("fuzz: ") and "\n" not in str(e)
         return
     assert all(1 <= c.bar <= MAX_SESSION_BARS for c in s.changes)
+    for c in s.changes:
+        assert c.beat is None or 1 <= c.beat < 5
+        assert all(0 <= v <= 127 for k, v in c.values.items()
+                   if k in ("cc", "value", "note", "velocity", "program"))
+        assert 1 <= c.values.get("channel", 1) <= 16
+        if c.kind in ("capture", "sample", "hold"):
+            assert c.values[c.kind] is True
 
 
 # -- signals -----------------------------------------------------------------------------------------------

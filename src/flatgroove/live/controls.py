@@ -2,8 +2,8 @@
 
 `ControlMap.load(path)` reads a controls file over the shipped defaults
 (`default_controls.toml`, every key documented there). `ControlMap.actions(msg)` turns a MIDI
-message into engine actions. `Script.load(path)` reads a simulation script: `[[change]]`
-tables, each with a `bar` and one control.
+message into engine actions. `Script.load(path)` reads a simulation script: settings and
+`[[change]]` tables, each with a `bar` and one control, validated as one `ScriptFile`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,21 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args
 
 import mido
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+)
 
 try:
     import tomllib
@@ -59,94 +69,12 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 # -- the schema: one set of validated types for controls files, scripts and the command line --
+# Each type carries its range and unit in its description, which the one-line messages quote:
+# '<file>: session.a must be a number in 0..1, got nan'.
+# Integers are strict (a TOML bool or float is not one); numbers are an int or a float, finite.
 MAX_SESSION_BARS = 4096  # a session (simulated or live) is at most this long
-Int = Annotated[int, Strict()]  # TOML integers; a bool or a float is not one
-Number = Annotated[float, Field(allow_inf_nan=False)]  # an int or float, finite
 
 
-def _ranged(t: Any, lo: float, hi: float) -> Any:
-    return Annotated[t, Field(ge=lo, le=hi)]
-
-
-A = _ranged(Number, 0.0, 1.0)  # the blend: 0 = all drummer, 1 = all target
-BPM = _ranged(Number, 20.0, 400.0)  # beats per minute
-TEMPERATURE = _ranged(Number, 0.0, 10.0)  # spread of sampled targets (z ~ N(0, I) * t)
-MORPH_BARS = _ranged(Int, 1, 1024)  # bars a morph takes
-SEED = _ranged(Int, 0, 2**32 - 1)
-BARS = _ranged(Int, 1, MAX_SESSION_BARS)  # a session's length; a change's bar (1-based)
-DECODE_LATENCY = _ranged(Number, 0.0, 60.0)  # virtual seconds per decode (simulation)
-MODE = Literal["answer", "accompany", "morph"]
-DRUM_MAP = Literal["gm", "td11"]
-TARGET = Annotated[str, Field(min_length=1, max_length=400)] | _ranged(Int, 0, 127)
-
-
-class ScriptSettings(BaseModel):
-    """The top-level settings of a simulation script (and the same arguments of `simulate`)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    bars: BARS | None = None
-    bpm: BPM | None = None
-    mode: MODE | None = None
-    a: A | None = None
-    target: TARGET | None = None
-    seed: SEED | None = None
-    temperature: TEMPERATURE | None = None
-    morph_bars: MORPH_BARS | None = None
-    decode_latency: DECODE_LATENCY | None = None
-    drum_map: DRUM_MAP | None = None
-
-
-def _explain(e: ValidationError, where: str) -> ControlError:
-    """pydantic's first error as one line that names the file, the key and the reason."""
-    parts = []
-    for err in e.errors()[:3]:
-        loc = ".".join(str(x) for x in err["loc"] if not isinstance(x, int) or len(err["loc"]) == 1)
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            parts.append(f"unknown setting {loc!r}")
-        else:
-            parts.append(f"{loc} {msg[0].lower() + msg[1:]}, got {err.get('input')!r}")
-    return _user_error(f"{where}: {'; '.join(parts)}")
-
-
-def check(value: Any, kind: Any, key: str, where: str) -> Any:
-    """`value` validated as `kind` (one of the types above); ControlError naming `key`."""
-    try:
-        return TypeAdapter(kind, config=ConfigDict(strict=True)).validate_python(value)
-    except ValidationError as e:
-        msg = e.errors()[0]["msg"]
-        raise _user_error(f"{where}: {key} {msg[0].lower() + msg[1:]}, got {value!r}") from None
-
-
-def settings(d: dict[str, Any], where: str) -> dict[str, Any]:
-    """Script settings (or `simulate` arguments) validated: only the keys given."""
-    try:
-        return ScriptSettings.model_validate(d).model_dump(exclude_unset=True)
-    except ValidationError as e:
-        raise _explain(e, where) from None
-
-
-def _int(d: dict, key: str, lo: int, hi: int, where: str, allow_off: bool = False) -> int:
-    v = d[key]
-    if allow_off and v == -1 and type(v) is int:
-        return -1
-    try:
-        return check(v, _ranged(Int, lo, hi), key, where)
-    except ControlError:
-        raise _user_error(f"{where}: {key} must be an integer in {lo}..{hi}"
-                          f"{' or -1' if allow_off else ''}, got {v!r}") from None
-
-
-def _float(d: dict, key: str, lo: float, hi: float, where: str) -> float:
-    v = d[key]
-    try:
-        return float(check(v, _ranged(Number, lo, hi), key, where))
-    except ControlError:
-        raise _user_error(f"{where}: {key} must be a number in {lo:g}..{hi:g}, got {v!r}") from None
-
-
-# -- the controls file: one model for the whole table --------------------------------------------
 def _num(lo: float, hi: float, unit: str = "") -> Any:
     return Annotated[float, Field(ge=lo, le=hi, allow_inf_nan=False,
                                   description=f"a number in {lo:g}..{hi:g}{unit}")]
@@ -157,6 +85,58 @@ def _integer(lo: int, hi: int, what: str = "") -> Any:
                                           description=what or f"an integer in {lo}..{hi}")]
 
 
+A = _num(0.0, 1.0)  # the blend: 0 = all drummer, 1 = all target
+BPM = _num(20.0, 400.0, " (BPM)")  # beats per minute
+TEMPERATURE = _num(0.0, 10.0)  # spread of sampled targets (z ~ N(0, I) * t)
+MORPH_BARS = _integer(1, 1024, "an integer in 1..1024 (bars)")  # bars a morph takes
+SEED = _integer(0, 2**32 - 1)
+BARS = _integer(1, MAX_SESSION_BARS,  # a session's length; a change's bar (1-based)
+                f"an integer in 1..{MAX_SESSION_BARS} (bars)")
+DECODE_LATENCY = _num(0.0, 60.0, " (seconds)")  # virtual seconds per decode (simulation)
+BEAT = Annotated[float, Field(ge=1.0, lt=5.0, allow_inf_nan=False,  # 1-based, in a 4/4 bar
+                              description="a number from 1 to below 5 (the beat in the bar)")]
+MODE = Annotated[Literal["answer", "accompany", "morph"],
+                 Field(description="one of 'answer', 'accompany', 'morph'")]
+DRUM_MAP = Annotated[Literal["gm", "td11"], Field(description="'gm' or 'td11'")]
+TARGET = Annotated[Annotated[str, Field(min_length=1, max_length=400)] | _integer(0, 127),
+                   Field(description="a bank slot 0..127, or a bank name, built-in name or "
+                                     "MIDI file (1..400 characters)")]
+MIDI_NUMBER = _integer(0, 127)  # a CC, note, value or program number
+CHANNEL = _integer(1, 16, "a channel 1..16")
+
+
+def _true(v: bool) -> bool:
+    if v is not True:
+        raise ValueError("must be true")
+    return v
+
+
+ONLY_TRUE = Annotated[bool, Strict(), AfterValidator(_true),  # `capture = true`: an action
+                      Field(description="true (it happens at that bar)")]
+
+
+def _description(kind: Any) -> str | None:
+    """The description an Annotated type above carries (the outermost one)."""
+    for meta in reversed(getattr(kind, "__metadata__", ())):
+        if getattr(meta, "description", None):
+            return meta.description
+    return None
+
+
+def check(value: Any, kind: Any, key: str, where: str) -> Any:
+    """`value` validated as `kind` (one of the types above); ControlError naming `key` and
+    what it must be."""
+    try:
+        return TypeAdapter(kind, config=ConfigDict(strict=True)).validate_python(value)
+    except ValidationError as e:
+        what = _description(kind)
+        if what is None:
+            msg = e.errors()[0]["msg"]
+            raise _user_error(f"{where}: {key} {msg[0].lower() + msg[1:]}, got {value!r}") from None
+        raise _user_error(f"{where}: {key} must be {what}, got {value!r}") from None
+
+
+# -- the controls file: one model for the whole table --------------------------------------------
 NOTE_OR_OFF = _integer(-1, 127, "an integer in 0..127 or -1 (off)")  # a note or CC number
 CHANNEL_OR_ANY = _integer(0, 16, "a channel 1..16, or 0 for any")
 NUMBERS = Annotated[list[_integer(0, 127)], Field(description="a list of numbers 0..127")]
@@ -168,12 +148,12 @@ class _Table(BaseModel):
 
 
 class SessionTable(_Table):
-    mode: Annotated[MODE, Field(description="one of 'answer', 'accompany', 'morph'")]
-    a: _num(0.0, 1.0)
-    morph_bars: _integer(1, 1024, "an integer in 1..1024 (bars)")
-    temperature: _num(0.0, 10.0)
-    seed: _integer(0, 2**32 - 1)
-    drum_map: Annotated[DRUM_MAP, Field(description="'gm' or 'td11'")]
+    mode: MODE
+    a: A
+    morph_bars: MORPH_BARS
+    temperature: TEMPERATURE
+    seed: SEED
+    drum_map: DRUM_MAP
     drum_channel: CHANNEL_OR_ANY
     out_channel: _integer(1, 16, "a channel 1..16")
     note_length: _num(0.01, 4.0, " (beats)")
@@ -423,23 +403,181 @@ def load_bank(specs: list[str], drum_map: str = "gm") -> tuple[list[Target], lis
     return out, problems
 
 
-# -- simulation scripts ------------------------------------------------------------------------------
-_CONTROL_KEYS = {
-    "cc": ("cc", "value", "channel"),
-    "note": ("note", "velocity", "channel"),
-    "program": ("program", "channel"),
-    "mode": ("mode",),
-    "target": ("target",),
-    "a": ("a",),
-    "bpm": ("bpm",),
-    "capture": ("capture",),
-    "sample": ("sample",),
-    "temperature": ("temperature",),
-    "morph_bars": ("morph_bars",),
-    "hold": ("hold",),
+# -- simulation scripts: one model for the whole file ---------------------------------------------
+class _Script(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ScriptSettings(_Script):
+    """The top-level settings of a simulation script (and the same arguments of `simulate`)."""
+
+    bars: BARS | None = None
+    bpm: BPM | None = None
+    mode: MODE | None = None
+    a: A | None = None
+    target: TARGET | None = None
+    seed: SEED | None = None
+    temperature: TEMPERATURE | None = None
+    morph_bars: MORPH_BARS | None = None
+    decode_latency: DECODE_LATENCY | None = None
+    drum_map: DRUM_MAP | None = None
+
+
+class _ChangeTable(_Script):
+    """A [[change]]: at `bar` (1-based; without `beat`, just before the engine plans that
+    bar; with `beat`, exactly there), one control with its companions (the subclasses)."""
+
+    bar: BARS
+    beat: BEAT | None = None
+
+
+class CcChange(_ChangeTable):
+    cc: MIDI_NUMBER
+    value: MIDI_NUMBER
+    channel: CHANNEL | None = None
+
+
+class NoteChange(_ChangeTable):
+    note: MIDI_NUMBER
+    velocity: _integer(1, 127) = 100
+    channel: CHANNEL | None = None
+
+
+class ProgramChange(_ChangeTable):
+    program: MIDI_NUMBER
+    channel: CHANNEL | None = None
+
+
+class ModeChange(_ChangeTable):
+    mode: MODE
+
+
+class TargetChange(_ChangeTable):
+    target: TARGET
+
+
+class AChange(_ChangeTable):
+    a: A
+
+
+class BpmChange(_ChangeTable):
+    bpm: BPM
+
+
+class CaptureChange(_ChangeTable):
+    capture: ONLY_TRUE
+
+
+class SampleChange(_ChangeTable):
+    sample: ONLY_TRUE
+
+
+class TemperatureChange(_ChangeTable):
+    temperature: TEMPERATURE
+
+
+class MorphBarsChange(_ChangeTable):
+    morph_bars: MORPH_BARS
+
+
+class HoldChange(_ChangeTable):
+    hold: ONLY_TRUE
+
+
+# The control key of a [[change]] -> its table.
+CHANGES: dict[str, type[_ChangeTable]] = {
+    "cc": CcChange, "note": NoteChange, "program": ProgramChange, "mode": ModeChange,
+    "target": TargetChange, "a": AChange, "bpm": BpmChange, "capture": CaptureChange,
+    "sample": SampleChange, "temperature": TemperatureChange, "morph_bars": MorphBarsChange,
+    "hold": HoldChange,
 }
-_SETTINGS = {"bars", "bpm", "mode", "a", "target", "seed", "temperature", "morph_bars",
-             "decode_latency", "drum_map"}
+
+
+def _controls_in(c: Any) -> list[str]:
+    return [k for k in CHANGES if k in c] if isinstance(c, dict) else []
+
+
+def _change_kind(c: Any) -> str | None:
+    """Which table a [[change]] is: its one control key (None: not a table, or not one)."""
+    kinds = _controls_in(c)
+    return kinds[0] if len(kinds) == 1 else None
+
+
+ChangeTable = Annotated[
+    Union[tuple(Annotated[m, Tag(k)] for k, m in CHANGES.items())],  # noqa: UP007
+    Discriminator(_change_kind, custom_error_type="change_control",
+                  custom_error_message="needs exactly one control"),
+]
+
+
+class ScriptFile(ScriptSettings):
+    """A whole simulation script: the settings and the [[change]] tables, each with its
+    types, ranges and units; the message of a bad one names the change, the key and what it
+    must be."""
+
+    change: list[ChangeTable] = []
+
+
+def _script_error(e: ValidationError, d: Any, where: str) -> ControlError:
+    """pydantic's errors as one line naming the key: '<file>: change 3: value must be an
+    integer in 0..127, got 300'. Unknown settings first (all of them), as the file is read."""
+    errs = e.errors()
+    if not isinstance(d, dict):
+        return _user_error(f"{where}: a script must be a table of settings and [[change]] tables")
+    unknown = sorted(str(err["loc"][0]) for err in errs
+                     if err["type"] == "extra_forbidden" and len(err["loc"]) == 1)
+    if unknown:
+        return _user_error(f"{where}: unknown setting(s) {unknown}; known: "
+                           f"{sorted(ScriptSettings.model_fields)} and [[change]] tables")
+    err = errs[0]
+    loc = err["loc"]
+    if loc[0] != "change":  # a setting
+        key = str(loc[0])
+        return _user_error(f"{where}: {key} must be {_what(ScriptSettings, key)}, "
+                           f"got {d.get(key)!r}")
+    if len(loc) == 1:
+        return _user_error(f"{where}: 'change' must be a list of [[change]] tables")
+    i = int(loc[1])
+    c = d["change"][i]
+    w = f"{where}: change {i + 1}"
+    if len(loc) == 2:  # the table itself
+        if not isinstance(c, dict):
+            return _user_error(f"{w}: must be a table")
+        if "bar" not in c:
+            return _user_error(f"{w}: needs bar = N (an integer >= 1, the first bar is 1)")
+        return _user_error(f"{w}: needs exactly one control of {sorted(CHANGES)}, "
+                           f"got {_controls_in(c) or 'none'}")
+    kind, key = str(loc[2]), str(loc[3])
+    model = CHANGES[kind]
+    if err["type"] == "extra_forbidden":
+        extra = sorted(str(x["loc"][3]) for x in errs if x["type"] == "extra_forbidden"
+                       and x["loc"][:3] == loc[:3])
+        return _user_error(f"{w}: {extra} do not go with {kind!r} (a {kind} change takes "
+                           f"{', '.join(model.model_fields)})")
+    what = _what(model, key)
+    if err["type"] == "missing":
+        if key == "bar":
+            return _user_error(f"{w}: needs bar = N (an integer >= 1, the first bar is 1)")
+        return _user_error(f"{w}: {kind} needs a {key} ({what})")
+    return _user_error(f"{w}: {key} must be {what}, got {c[key]!r}")
+
+
+def _what(model: type[BaseModel], key: str) -> str:
+    """What `model`'s field `key` must be: its type's description (for an optional one, the
+    description of the type inside)."""
+    f = model.model_fields[key]
+    what = f.description or _description(f.annotation)
+    for arg in get_args(f.annotation):  # X | None
+        what = what or _description(arg)
+    return what or "valid"
+
+
+def settings(d: dict[str, Any], where: str) -> dict[str, Any]:
+    """Script settings (or `simulate` arguments) validated: only the keys given."""
+    try:
+        return ScriptSettings.model_validate(d).model_dump(exclude_unset=True)
+    except ValidationError as e:
+        raise _script_error(e, d, where) from None
 
 
 @dataclass
@@ -476,69 +614,29 @@ class Script:
 
     @classmethod
     def from_text(cls, text: str, where: str = "script") -> Script:
-        return cls.from_dict(tomllib.loads(text), where)
+        try:
+            d = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise _user_error(f"{where}: not valid TOML ({e})") from None
+        return cls.from_dict(d, where)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "script") -> Script:
-        given = {k: v for k, v in d.items() if k != "change"}
-        bad = set(given) - _SETTINGS
-        if bad:
-            raise _user_error(f"{where}: unknown setting(s) {sorted(bad)}; known: "
-                              f"{sorted(_SETTINGS)} and [[change]] tables")
-        checked = settings(given, where)
-        raw = d.get("change", [])
-        if not isinstance(raw, list):
-            raise _user_error(f"{where}: 'change' must be a list of [[change]] tables")
-        changes = [cls._change(c, i, where) for i, c in enumerate(raw)]
+        """A whole script validated as one ScriptFile; ControlError naming the file, the
+        change, the key and what it must be."""
+        try:
+            f = ScriptFile.model_validate(d)
+        except ValidationError as e:
+            raise _script_error(e, d, where) from None
+        changes = []
+        kinds = {m: k for k, m in CHANGES.items()}
+        for c in f.change:
+            kind = kinds[type(c)]
+            values = {k: v for k, v in c.model_dump(exclude={"bar", "beat"}).items()
+                      if v is not None}
+            changes.append(Change(c.bar, kind, values, c.beat))
         changes.sort(key=lambda c: (c.bar, c.beat if c.beat is not None else -1.0))
-        return cls(changes, checked, where)
-
-    @staticmethod
-    def _change(c: Any, i: int, where: str) -> Change:
-        w = f"{where}: change {i + 1}"
-        if not isinstance(c, dict):
-            raise _user_error(f"{w}: must be a table")
-        bar = c.get("bar")
-        if bar is None:
-            raise _user_error(f"{w}: needs bar = N (an integer >= 1, the first bar is 1)")
-        check(bar, BARS, "bar", w)  # within a session's length: no bar 10**18
-        beat = c.get("beat")
-        if beat is not None:
-            beat = check(beat, Annotated[Number, Field(ge=1.0, lt=5.0)], "beat", w)
-        kinds = [k for k in _CONTROL_KEYS if k in c]
-        if len(kinds) != 1:
-            raise _user_error(f"{w}: needs exactly one control of {sorted(_CONTROL_KEYS)}, "
-                              f"got {kinds or 'none'}")
-        kind = kinds[0]
-        allowed = {"bar", "beat", *_CONTROL_KEYS[kind]}
-        extra = set(c) - allowed
-        if extra:
-            raise _user_error(f"{w}: {sorted(extra)} do not go with {kind!r}")
-        v = {k: c[k] for k in _CONTROL_KEYS[kind] if k in c}
-        if kind == "cc":
-            if "value" not in v:
-                raise _user_error(f"{w}: cc needs a value")
-            _int(v, "cc", 0, 127, w)
-            _int(v, "value", 0, 127, w)
-        if kind == "note":
-            _int(v, "note", 0, 127, w)
-            v.setdefault("velocity", 100)
-            _int(v, "velocity", 1, 127, w)
-        if kind == "program":
-            _int(v, "program", 0, 127, w)
-        if "channel" in v:
-            _int(v, "channel", 1, 16, w)
-        if kind == "mode" and v["mode"] not in MODES:
-            raise _user_error(f"{w}: mode must be one of {MODES}, got {v['mode']!r}")
-        one = {"a": A, "bpm": BPM, "temperature": TEMPERATURE, "morph_bars": MORPH_BARS}
-        if kind in one:
-            v[kind] = check(v[kind], one[kind], kind, w)
-        if kind == "target" and (isinstance(v["target"], bool)
-                                 or not isinstance(v["target"], (str, int))):
-            raise _user_error(f"{w}: target must be a bank name, slot number or built-in name")
-        if kind == "target":
-            check(v["target"], TARGET, "target", w)
-        return Change(bar, kind, v, None if beat is None else float(beat))
+        return cls(changes, f.model_dump(exclude_unset=True, exclude={"change"}), where)
 
     @property
     def last_bar(self) -> int:
@@ -553,6 +651,7 @@ __all__ = [
     "ControlMap",
     "ControlsFile",
     "Script",
+    "ScriptFile",
     "ScriptSettings",
     "Target",
     "default_controls_text",
