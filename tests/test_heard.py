@@ -279,3 +279,23 @@ def test_the_shipped_recipe_configs_load():
     assert all(mc.variant == "flat" and tc.flat_loss == "stein" and tc.lambda_min == 5 for mc, tc in stages)
     assert [tc.flat_weight for _, tc in stages] == [4.0, 16.0, 16.0]
     assert [tc.path_weight for _, tc in stages] == [0.0, 4.0, 16.0]
+
+
+def test_the_gpu_sweep_configs_load():
+    """EXPERIMENTS.md E9's configs (configs/gpu): valid, and each says what its name says."""
+    import re
+    from pathlib import Path
+
+    from flatgroove.train.config import load_config
+
+    files = sorted((Path(__file__).resolve().parents[1] / "configs" / "gpu").glob("*.toml"))
+    assert len(files) == 13
+    for f in files:
+        mc, tc = load_config(f)
+        assert mc.variant == "flat" and tc.flat_loss == "stein", f.name
+        d = re.search(r"_d(\d+)_", f.name)
+        if d:
+            assert mc.latent_dim == int(d.group(1)), f.name
+        w = re.search(r"_w(\d+)", f.name)
+        if w:
+            assert tc.flat_weight == float(w.group(1)), f.name
