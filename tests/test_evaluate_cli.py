@@ -27,18 +27,20 @@ def test_evaluate_writes_table_json_and_figures(tmp_path):
     for i in range(6):  # several files, each a few grooves long, so both splits have windows
         write_midi(gs[i:] + gs[:i], data / f"set{i}.mid")
     vae, flat = _ckpt(tmp_path / "vae.pt", "vae", 2), _ckpt(tmp_path / "flat.pt", "flat", 2)
+    flat3 = _ckpt(tmp_path / "flat3.pt", "flat", 3)  # a second flat model gets its own claim
     out = tmp_path / "eval"
     doc = tmp_path / "README.md"
     doc.write_text("# x\n<!-- flatgroove:results -->\nold figures\n<!-- /flatgroove:results -->\ntail\n")
-    rc = main(["evaluate", vae, flat, "--data", str(data), "--split", "validation", "--out", str(out),
+    rc = main(["evaluate", vae, flat, flat3, "--data", str(data), "--split", "validation", "--out", str(out),
                "--pairs", "20", "--geodesic-pairs", "4", "--geodesic-steps", "5",
                "--flat-points", "8", "--update", str(doc)])
     assert rc == 0
     text = doc.read_text()
     assert "old figures" not in text and text.endswith("tail\n") and "| flat |" in text
     assert "heard hit-change CV" in text and "threshold 0.5" in text
+    assert "**flat** against vae" in text and "**flat3** against vae" in text
     res = json.loads((out / "results.json").read_text())
-    assert set(res["models"]) == {"vae", "flat"}
+    assert set(res["models"]) == {"vae", "flat", "flat3"}
     r = res["models"]["flat"]
     assert 0 <= r["reconstruction"]["hit_f1"] <= 1
     assert r["interpolation"]["cv"] >= 0 and r["flatness_mixup"]["cond_median"] >= 1
@@ -49,7 +51,8 @@ def test_evaluate_writes_table_json_and_figures(tmp_path):
     assert "mid_nn_hamming" in h and h["real_nn_hamming"] >= 0  # against the train split
     assert set(r["builtin_f1"]) == set(all_builtins())
     md = (out / "results.md").read_text()
-    assert "| vae |" in md and "| flat |" in md and "The claim" in md
+    assert "| vae |" in md and "| flat |" in md and "| flat3 |" in md
+    assert "## The claim: flat against vae" in md and "## The claim: flat3 against vae" in md
     for f in ("interpolation.png", "magnification-vae.png", "magnification-flat.png"):
         assert (out / f).read_bytes()[:4] == b"\x89PNG"
 
