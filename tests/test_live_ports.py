@@ -433,3 +433,17 @@ def test_live_jam_on_an_external_clock_says_it_waits_then_follows(jack, tmp_path
             proc.kill()
         synth.close()
         daw.close()
+
+
+def test_one_client_switch(monkeypatch):
+    """JACK by default; ALSA only when asked (its path has not met a real sequencer); 0 = never."""
+    from flatgroove.live import oneclient
+
+    monkeypatch.delenv("FLATGROOVE_MIDI_ONE_CLIENT", raising=False)
+    assert oneclient.disabled("JACK") is None
+    assert "FLATGROOVE_MIDI_ONE_CLIENT=1" in oneclient.disabled("ALSA")
+    assert "FLATGROOVE_MIDI_ONE_CLIENT=1" in oneclient.probe("ALSA")
+    monkeypatch.setenv("FLATGROOVE_MIDI_ONE_CLIENT", "1")
+    assert oneclient.disabled("ALSA") is None and oneclient.disabled("JACK") is None
+    monkeypatch.setenv("FLATGROOVE_MIDI_ONE_CLIENT", "0")
+    assert oneclient.disabled("ALSA") and oneclient.disabled("JACK")

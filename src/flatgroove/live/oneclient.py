@@ -365,17 +365,22 @@ _shared: dict[str, _Client] = {}
 _shared_lock = threading.Lock()
 
 
-def disabled() -> str | None:
-    """Why the one-client path is switched off (FLATGROOVE_MIDI_ONE_CLIENT=0), or None."""
-    if os.environ.get("FLATGROOVE_MIDI_ONE_CLIENT", "1").strip().lower() in ("0", "no", "off",
-                                                                              "false"):
+def disabled(system: str) -> str | None:
+    """Why the one-client path is switched off for `system`, or None.
+    FLATGROOVE_MIDI_ONE_CLIENT: 0 = never; 1 = JACK and ALSA; unset = JACK only. The ALSA
+    path has not yet run against a real sequencer (none on the machines it was built and
+    tested on), so a live set does not depend on it unless asked for."""
+    v = os.environ.get("FLATGROOVE_MIDI_ONE_CLIENT", "").strip().lower()
+    if v in ("0", "no", "off", "false"):
         return "FLATGROOVE_MIDI_ONE_CLIENT=0"
+    if system == "ALSA" and v not in ("1", "yes", "on", "true"):
+        return "on ALSA only with FLATGROOVE_MIDI_ONE_CLIENT=1, not yet tested on a real sequencer"
     return None
 
 
 def open_client(system: str) -> _Client:
     """The process's shared client for 'ALSA' or 'JACK', opened on first use."""
-    why = disabled()
+    why = disabled(system)
     if why:
         raise OneClientUnavailable(f"switched off ({why})")
     with _shared_lock:
@@ -409,7 +414,7 @@ def release_if_unused(client: _Client) -> None:
 
 def probe(system: str) -> str | None:
     """None when one client can hold all ports on `system` here, else the reason."""
-    why = disabled()
+    why = disabled(system)
     if why:
         return f"switched off ({why})"
     if current(system) is not None:
