@@ -279,6 +279,8 @@ def test_the_shipped_recipe_configs_load():
     assert all(mc.variant == "flat" and tc.flat_loss == "stein" and tc.lambda_min == 5 for mc, tc in stages)
     assert [tc.flat_weight for _, tc in stages] == [4.0, 16.0, 16.0]
     assert [tc.path_weight for _, tc in stages] == [0.0, 4.0, 16.0]
+    mc, tc = load_config(root / "flat16-anneal.toml")  # flat16's CPU stage
+    assert (mc.latent_dim, tc.flat_weight, tc.flat_exact_points, tc.lambda_init) == (16, 48.0, 16, 1000.0)
 
 
 def test_the_gpu_sweep_configs_load():

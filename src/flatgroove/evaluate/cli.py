@@ -114,7 +114,7 @@ def _name(spec: str, m, taken: dict) -> str:
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="measure models: reconstruction, smoothness, flatness, geodesics")
-    p.add_argument("checkpoints", nargs="+", help="checkpoint files, run folders, or flat / vae")
+    p.add_argument("checkpoints", nargs="+", help="checkpoint files, run folders, or flat / vae / flat16")
     p.add_argument("--data", default=None, help="Groove MIDI Dataset folder or any MIDI folder")
     p.add_argument("--split", default="test", help="dataset split to measure on (default test)")
     p.add_argument("--out", required=True, help="folder for results.md, results.json and figures")

@@ -14,8 +14,8 @@ from flatgroove.groove import Groove
 
 
 def resolve_model(spec: str | os.PathLike | None = None):
-    """'flat' (the shipped flat model, default), 'vae' (the shipped baseline), or a checkpoint
-    path / run folder."""
+    """'flat' (the shipped flat model, default), 'vae' (the shipped baseline), 'flat16' (the
+    shipped d = 16 model that is flat in fact), or a checkpoint path / run folder."""
     from flatgroove.model.checkpoint import load_model
 
     return load_model(spec if spec is not None else "flat")

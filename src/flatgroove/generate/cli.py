@@ -106,7 +106,7 @@ def _encode(args) -> int:
 
 def _common(p, outputs: bool = True, inputs: bool = True) -> None:
     p.add_argument("--model", default="flat",
-                   help="flat (shipped, default) | vae (shipped) | a checkpoint or run folder")
+                   help="flat (shipped, default) | vae | flat16 (shipped) | a checkpoint or run folder")
     if inputs:
         p.add_argument("--bar", type=int, default=0,
                        help="first bar taken from MIDI inputs (0-based, default 0)")

@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="do not ask for real-time priority for the scheduling thread")
     j.add_argument("--api", default="auto", choices=["auto", "alsa", "jack"], help="MIDI system")
     j.add_argument("--model", default="flat",
-                   help="flat (shipped, default), vae, or a checkpoint path / run folder")
+                   help="flat (shipped, default), vae, flat16, or a checkpoint path / run folder")
     j.add_argument("--bars", type=int, help="stop after this many bars")
     j.add_argument("--simulate", metavar="DRUMMER", help="simulate: MIDI file or built-in name")
     j.add_argument("--script", metavar="FILE.toml", help="simulation: scripted control changes")
@@ -106,7 +106,7 @@ def _ports(args: argparse.Namespace) -> int:
 
 
 def load_model(spec: str):
-    """flat | vae | a checkpoint path / run folder."""
+    """flat | vae | flat16 | a checkpoint path / run folder."""
     try:
         import flatgroove
 

@@ -17,7 +17,7 @@ from flatgroove.model.vae import GrooveVAE
 
 FORMAT = "flatgroove-checkpoint"
 FORMAT_VERSION = 1
-SHIPPED = {"flat": "flat.pt", "vae": "vae.pt"}
+SHIPPED = {"flat": "flat.pt", "vae": "vae.pt", "flat16": "flat16.pt"}
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
@@ -83,7 +83,7 @@ def shipped_path(name: str) -> Path:
 
 def load_model(path: str | os.PathLike | None = None, device: str = "cpu") -> GrooveVAE:
     """A ready model in eval mode. `path` may be a checkpoint file, a run folder, or the name
-    of a shipped model ('flat', 'vae'); None loads the shipped flat model."""
+    of a shipped model ('flat', 'vae', 'flat16'); None loads the shipped flat model."""
     if path is None:
         path = "flat"
     if str(path) in SHIPPED:

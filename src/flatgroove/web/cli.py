@@ -133,7 +133,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--model", default="flat",
-                   help="'flat' (shipped, default), 'vae', or a checkpoint file / run folder")
+                   help="'flat' (shipped, default), 'vae', 'flat16', or a checkpoint file / run folder")
     p.add_argument("--data", default=None,
                    help="dataset for the latent map (default: the Groove MIDI Dataset)")
     p.add_argument("--no-data", action="store_true",
