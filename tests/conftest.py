@@ -1,5 +1,6 @@
 """Shared fixtures: a private cache per test session, the Groove MIDI Dataset when present,
-and a small MIDI file writer (mido) for tests that need files no flatgroove code wrote."""
+a small MIDI file writer (mido) for tests that need files no flatgroove code wrote, and a
+JACK server of the tests' own."""
 
 from __future__ import annotations
 
@@ -88,3 +89,20 @@ def write_mido(
 def mido_file():
     """The `write_mido` helper, as a fixture for test modules."""
     return write_mido
+
+
+@pytest.fixture(scope="session")
+def jack():
+    """A JACK server of the tests' own (JACK's dummy driver: no sound card needed), its name;
+    the test skips with the reason where JACK cannot start."""
+    from flatgroove.live.jack import JackServer, JackUnavailable
+
+    server = JackServer(f"flatgroove-test-{os.getpid()}")
+    try:
+        name = server.start()
+    except JackUnavailable as e:
+        pytest.skip(str(e))
+    try:
+        yield name
+    finally:
+        server.stop()

@@ -22,19 +22,6 @@ BPM = 150.0  # short bars, yet half a 16th (50 ms) absorbs a loaded JACK dummy s
 SPB = 60.0 / BPM
 
 
-@pytest.fixture(scope="session")
-def jack():
-    from flatgroove.live.jack import JackServer, JackUnavailable
-
-    server = JackServer(f"flatgroove-test-{os.getpid()}")
-    try:
-        name = server.start()
-    except JackUnavailable as e:
-        pytest.skip(str(e))
-    try:
-        yield name
-    finally:
-        server.stop()
 
 
 def _peer(cfg: dict) -> subprocess.Popen:

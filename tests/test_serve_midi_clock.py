@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 import pytest
 
+import serving
 from test_web_browser import _free_port
 
 
@@ -49,19 +48,6 @@ def test_serve_midi_clock_without_a_midi_system_is_one_line(monkeypatch, capsys,
 
 
 # -- on real JACK ports ---------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def jack():
-    from flatgroove.live.jack import JackServer, JackUnavailable
-
-    server = JackServer(f"flatgroove-serve-{os.getpid()}")
-    try:
-        name = server.start()
-    except JackUnavailable as e:
-        pytest.skip(str(e))
-    try:
-        yield name
-    finally:
-        server.stop()
 
 
 @pytest.mark.jack
@@ -114,27 +100,18 @@ def test_serve_follows_a_midi_clock_over_jack(jack, tmp_path):
     b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
     daw = b.open_output("clock", virtual=True, client_name="fg-srv-daw")
     port = _free_port()
-    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flatgroove.cli", "serve", "--port", str(port), "--model",
-         str(ckpt), "--no-data", "--midi-clock", "fg-srv-daw:clock", "--midi-api", "jack"],
-        stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     url = f"http://127.0.0.1:{port}"
     stop_ticks = threading.Event()
+    proc = log = None
 
     def served() -> str:
         return (tmp_path / "serve.log").read_text()
 
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/jam", timeout=5):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"flatgroove serve did not start:\n{served()}")
-                time.sleep(0.3)
+        proc, log, _ = serving.start(
+            [sys.executable, "-m", "flatgroove.cli", "serve", "--port", str(port), "--model",
+             str(ckpt), "--no-data", "--midi-clock", "fg-srv-daw:clock", "--midi-api", "jack"],
+            tmp_path / "serve.log", f"{url}/api/jam")
         ins, outs = list_ports("jack")
         assert "flatgroove:clock in" in outs, (ins, outs)  # ours, receiving the DAW's clock
 
@@ -182,8 +159,6 @@ def test_serve_follows_a_midi_clock_over_jack(jack, tmp_path):
         assert not any(n.startswith("flatgroove") for n in ins + outs), ins + outs  # closed
     finally:
         stop_ticks.set()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+        if proc is not None:
+            serving.stop(proc, log)
         daw.close()

@@ -12,15 +12,15 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import mido
 import numpy as np
 import pytest
+
+import serving
 
 pytestmark = pytest.mark.browser
 
@@ -80,31 +80,12 @@ def server(tmp_path_factory):
     ckpt = _checkpoint(tmp / "tiny.pt")
     data = _dataset(tmp / "data")
     port = _free_port()
-    log = open(tmp / "serve.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flatgroove.cli", "serve", "--port", str(port), "--model", str(ckpt),
-         "--data", str(data), "--bpm", "200"],
-        stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/map", timeout=5) as r:
-                mapdata = json.load(r)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.close()
-                pytest.fail(f"flatgroove serve did not start:\n{(tmp / 'serve.log').read_text()}")
-            time.sleep(0.3)
+    proc, log, mapdata = serving.start(
+        [sys.executable, "-m", "flatgroove.cli", "serve", "--port", str(port), "--model", str(ckpt),
+         "--data", str(data), "--bpm", "200"], tmp / "serve.log", f"{url}/api/map")
     yield {"url": url, "map": mapdata, "tmp": tmp}
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    serving.stop(proc, log)
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,13 @@ stays silent until the test creates a trigger file."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+import serving
 from test_web_browser import ARGS, CHROMIUM, _checkpoint, _free_port, _screenshot, _wait, sync_api
 
 pytestmark = pytest.mark.browser
@@ -31,29 +29,12 @@ def clock_server(tmp_path_factory):
     ckpt = _checkpoint(tmp / "tiny.pt")
     trigger = tmp / "press-play"
     port = _free_port()
-    log = open(tmp / "serve.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen([sys.executable, str(HERE / "jam_clock_server.py"), str(port),
-                             str(ckpt), str(trigger), str(BPM)],
-                            stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/jam", timeout=5):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.close()
-                pytest.fail(f"jam clock server did not start:\n{(tmp / 'serve.log').read_text()}")
-            time.sleep(0.3)
+    proc, log, _ = serving.start([sys.executable, str(HERE / "jam_clock_server.py"), str(port),
+                                  str(ckpt), str(trigger), str(BPM)], tmp / "serve.log",
+                                 f"{url}/api/jam", what="jam clock server")
     yield {"url": url, "tmp": tmp, "trigger": trigger}
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    serving.stop(proc, log)
 
 
 def test_page_says_it_waits_for_midi_clock_then_follows_it(clock_server):

@@ -397,7 +397,7 @@ class BodyLimit:
 
 
 class Admission:
-    """ASGI middleware: a client (a peer address) may have `limit` HTTP requests in flight;
+    """ASGI middleware: a client (a peer address) may have `limit` API requests in flight;
     one more is answered 429 with Retry-After at once, before its body is read, so a flood
     costs the server a short answer instead of work. The request's (address, connection) is
     set in `service.CLIENT` for the turns its work takes (`service.FairLock`)."""
@@ -407,7 +407,9 @@ class Admission:
         self.in_flight: dict[str, int] = {}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not scope.get("path", "").startswith("/api/"):
+            # The page's own files are cheap and all needed at once (a browser fetches up to 6
+            # in parallel, more across tabs): a refused script would leave the page dead.
             await self.app(scope, receive, send)
             return
         peer = scope.get("client") or ("?", 0)
