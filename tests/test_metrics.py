@@ -205,6 +205,13 @@ def test_flatness_varying_scale_by_hand_and_no_overflow() -> None:
     c2 = tr.mean() / d
     assert r["flatness_error"] == pytest.approx(np.mean((scales**2 / c2 - 1) ** 2))
     assert r["cond_median"] == pytest.approx(1)
+    # the median error is robust to one far-stretched point, the mean is not
+    G5 = np.stack([np.eye(d)] * 4 + [100.0 * np.eye(d)])
+    r5 = flatness(G5)
+    c2 = (4 + 100) / 5
+    per = (np.array([1, 1, 1, 1, 100]) / c2 - 1) ** 2
+    assert r5["flatness_error"] == pytest.approx(per.mean())
+    assert r5["flatness_error_median"] == pytest.approx(np.median(per)) and np.median(per) < per.mean()
     # det of 1e150 * I in 4-D overflows float64; the log route does not.
     huge = flatness(G * 1e150)
     assert huge["mf_cv"] == pytest.approx(r["mf_cv"])

@@ -212,6 +212,8 @@ def flatness(G: ArrayLike, eig_floor: float = 1e-12) -> dict[str, float]:
         "log_mf_mean": float(half_logdet.mean()),
         "log_mf_std": float(half_logdet.std(unbiased=False)),
         "flatness_error": float(err.mean()),
+        # the mean is carried by a few far-stretched points (EXPERIMENTS E11): the median too
+        "flatness_error_median": float(err.median()),
         "c2": float(c2),
         "n": n,
     }
