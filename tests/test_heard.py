@@ -221,6 +221,27 @@ def test_warm_start_into_a_smaller_latent_keeps_the_informative_dimensions(tmp_p
             torch.testing.assert_close(a, b)
 
 
+def test_warm_start_into_a_wider_decoder_decodes_as_the_source(tmp_path):
+    """dec_hidden 24 → 40: the new units are read by nobody yet, so the output is the
+    source's exactly; and they do learn (their weights out get gradients)."""
+    x = torch.from_numpy(np.random.default_rng(1).random((24, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.2).float()
+    torch.manual_seed(0)
+    src = GrooveVAE(ModelConfig(variant="flat", **{**TINY, "dec_layers": 2}))
+    save_checkpoint(tmp_path / "s.pt", {"model_config": src.config.to_dict(), "state_dict": src.state_dict()})
+    tr = Trainer(ModelConfig(variant="flat", **{**TINY, "dec_layers": 2, "dec_hidden": 40}),
+                 TrainConfig(init_from=str(tmp_path / "s.pt"), batch_size=8), x, x[:8],
+                 tmp_path / "run", progress=False)
+    assert "24 → 40" in tr.widen_note
+    z = torch.randn(6, TINY["latent_dim"])
+    with torch.no_grad():
+        for a, b in zip(tr.model.decoder(z), src.decoder(z)):
+            torch.testing.assert_close(a, b)
+    logits, _, _ = tr.model.decoder(z)
+    logits.square().sum().backward()
+    assert tr.model.decoder.head.weight.grad[:, 24:].abs().sum() > 0
+
+
 def test_the_jam_hears_the_models_rule():
     """The live engine's decode path uses the checkpoint's rule, like evaluation and the CLI."""
     from flatgroove.live.worker import DecodeRequest, Source, run_request

@@ -121,6 +121,9 @@ class Trainer:
         d_src = int(ck["model_config"].get("latent_dim", self.mc.latent_dim))
         if d_src > self.mc.latent_dim:
             keep = self._project_latent(ck, keep, d_src)
+        h_src = int(ck["model_config"].get("dec_hidden", self.mc.dec_hidden))
+        if h_src < self.mc.dec_hidden:
+            keep = self._widen_decoder(keep, h_src)
         # A prior of the same kind and size comes along too (a flat run continued from a flat run).
         prior = {k: v.float() for k, v in src.items() if k.startswith("prior.")}
         own_prior = {k: v for k, v in self.model.state_dict().items() if k.startswith("prior.")}
@@ -165,6 +168,40 @@ class Trainer:
         out["decoder.init.weight"] = keep["decoder.init.weight"][:, idx]
         wi = keep["decoder.rnn.weight_ih_l0"]  # input = [z, step embedding]
         out["decoder.rnn.weight_ih_l0"] = torch.cat([wi[:, idx], wi[:, d_src:]], 1)
+        return out
+
+    def _widen_decoder(self, keep: dict, h_src: int) -> dict:
+        """Warm start into a wider decoder LSTM (h_src → dec_hidden units per layer) that
+        decodes exactly as the source: the new units get fresh input weights but nothing reads
+        them yet (zero weights out of them, zero initial state), so training can put the extra
+        capacity to use from the source's function."""
+        own = self.model.state_dict()
+        h, layers = self.mc.dec_hidden, self.mc.dec_layers
+        out = dict(keep)
+
+        for k in range(layers):
+            for name in (f"weight_ih_l{k}", f"weight_hh_l{k}", f"bias_ih_l{k}", f"bias_hh_l{k}"):
+                key = f"decoder.rnn.{name}"
+                src, w = keep[key], own[key].clone()  # new units: their fresh weights
+                reads_units = name.startswith("weight_hh") or (name.startswith("weight_ih") and k > 0)
+                for g in range(4):  # gate blocks i, f, g, o of the units
+                    rows, old = slice(g * h, g * h + h_src), src[g * h_src : (g + 1) * h_src]
+                    if reads_units:
+                        w[rows, :h_src] = old
+                        w[rows, h_src:] = 0.0  # an old unit does not read a new one
+                    else:
+                        w[rows] = old
+                out[key] = w
+        hw = torch.zeros_like(own["decoder.head.weight"])
+        hw[:, :h_src] = keep["decoder.head.weight"]
+        out["decoder.head.weight"] = hw
+        # the initial states: (2 [h, c], layers, units) flattened; new units start at 0
+        iw = torch.zeros_like(own["decoder.init.weight"]).view(2, layers, h, -1)
+        ib = torch.zeros_like(own["decoder.init.bias"]).view(2, layers, h)
+        iw[:, :, :h_src] = keep["decoder.init.weight"].view(2, layers, h_src, -1)
+        ib[:, :, :h_src] = keep["decoder.init.bias"].view(2, layers, h_src)
+        out["decoder.init.weight"], out["decoder.init.bias"] = iw.reshape(-1, iw.shape[-1]), ib.reshape(-1)
+        self.widen_note = f"decoder widened {h_src} → {h} units per layer (function kept)"
         return out
 
     @torch.no_grad()
