@@ -10,6 +10,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -133,7 +134,7 @@ class Trainer:
         missing = [k for k in own if k.startswith(parts) and k not in keep]
         if bad or missing:
             raise TrainError(f"cannot warm-start from {path}: its encoder/decoder sizes differ "
-                             f"(e.g. {(bad or missing)[0]}); use the same widths and a latent_dim no larger")
+                             f"(e.g. {(bad or missing)[0]}); use the same encoder, a decoder no narrower and a latent_dim no larger")
         self.model.load_state_dict(keep, strict=False)
         if self.tc.kappa_train_slack > 0:
             rec = D.broadcast_object(self.train_reconstruction(), self.dist)
@@ -145,13 +146,10 @@ class Trainer:
         """The source model's latent dimensions by their mean KL on training batches, most
         informative first: a vae leaves about half of its 32 dimensions near the prior."""
         src = model_from_checkpoint(ck).to(self.device).eval()
-        kl, bs = 0.0, self.tc.batch_size
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(54321)
-            idx = torch.randperm(len(self.train_x))[: batches * bs]
-            for s in range(0, len(idx), bs):
-                mu, lv = src.encoder(self.train_x[idx[s : s + bs]].to(self.device))
-                kl = kl + 0.5 * (mu.square() + lv.exp() - lv - 1).sum(0)
+        kl = 0.0
+        for x in self._fixed_train_batches(batches):
+            mu, lv = src.encoder(x)
+            kl = kl + 0.5 * (mu.square() + lv.exp() - lv - 1).sum(0)
         return torch.argsort(kl.cpu(), descending=True)
 
     def _project_latent(self, ck: dict, keep: dict, d_src: int) -> dict:
@@ -208,21 +206,27 @@ class Trainer:
     def train_reconstruction(self, batches: int = 40) -> float:
         """Mean reconstruction of the current model on training batches, z sampled as in
         training; its own RNG, so the training stream does not shift."""
-        m, bs = self.model, self.tc.batch_size
+        m = self.model
         was = m.training
         m.eval()
         tot, n = 0.0, 0
+        for x in self._fixed_train_batches(batches):
+            mu, logvar = m.encoder(x)
+            z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+            tot += float(m.reconstruction(x, *m.decoder(z))["recon"].sum())
+            n += len(x)
+        m.train(was)
+        return tot / max(n, 1)
+
+    def _fixed_train_batches(self, batches: int) -> Iterator[torch.Tensor]:
+        """The same `batches` training batches every time, drawn (and whatever the caller draws
+        between them) on an RNG of their own, so the training stream does not shift."""
+        bs = self.tc.batch_size
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(54321)
             idx = torch.randperm(len(self.train_x))[: batches * bs]
             for s in range(0, len(idx), bs):
-                x = self.train_x[idx[s : s + bs]].to(self.device)
-                mu, logvar = m.encoder(x)
-                z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-                tot += float(m.reconstruction(x, *m.decoder(z))["recon"].sum())
-                n += len(x)
-        m.train(was)
-        return tot / max(n, 1)
+                yield self.train_x[idx[s : s + bs]].to(self.device)
 
     # -- objective ---------------------------------------------------------------------------
     def flat_weight(self) -> float:
