@@ -3,6 +3,7 @@ MIDI clock): started with its output in a log, waited for until it answers, stop
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -17,8 +18,6 @@ def start(argv: list[str], log_path: Path, probe_url: str, what: str = "flatgroo
     """Start `argv` and wait until GET `probe_url` answers. Returns (process, log file, the
     probe's JSON body or None); fails the test with the log when the process dies or the
     server does not answer within `timeout` s."""
-    import json
-
     log = open(log_path, "w")  # noqa: SIM115 - closed by stop()
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     deadline = time.monotonic() + timeout
