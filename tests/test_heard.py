@@ -278,6 +278,36 @@ def test_path_term_trains_alongside_stein(tmp_path):
     assert np.isfinite(v["path"]) and v["path"] >= 0
 
 
+def test_mixup_data_share_puts_that_many_points_on_the_encodings():
+    z = torch.randn(5, 3)
+    m = geometry.mixup(z, 8, data_share=0.25, generator=torch.Generator().manual_seed(0))
+    on_data = [(m[k] - z).abs().sum(1).min().item() < 1e-6 for k in range(8)]
+    assert on_data[:2] == [True, True] and sum(on_data) == 2  # a mixup lands on a row by chance only
+    with pytest.raises(ValueError, match="data_share"):
+        geometry.mixup(z, 8, data_share=1.5)
+
+
+def test_off_weight_charges_the_offsets_in_the_loss_not_in_the_constraint(tmp_path):
+    """loss = KL + λ·(recon + (w − 1)·off_se): the figures (and GECO's recon) are unchanged."""
+    x = torch.from_numpy(np.random.default_rng(2).random((8, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.3).float()
+    outs = []
+    for w in (1.0, 5.0):
+        torch.manual_seed(0)
+        tc = TrainConfig(batch_size=8, off_weight=w, lambda_init=3.0, val_heard_pairs=0)
+        tr = Trainer(ModelConfig(variant="vhp", **TINY), tc, x, x, tmp_path / str(w), progress=False)
+        tr.model.eval()
+        torch.manual_seed(1)
+        outs.append(tr.objective(x))
+    a, b = outs
+    torch.testing.assert_close(a["recon"], b["recon"])
+    assert b["off_se"] > 0
+    torch.testing.assert_close(b["loss"] - a["loss"], 3.0 * 4.0 * a["off_se"])
+    for bad in ({"off_weight": -1.0}, {"flat_data_share": 2.0}):
+        with pytest.raises(TrainError, match=next(iter(bad))):
+            Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**bad), x, x, tmp_path / "bad", progress=False)
+
+
 def test_export_command_packs_a_run_with_its_rule(tmp_path, capsys):
     from flatgroove.cli import main
 

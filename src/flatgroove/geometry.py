@@ -218,16 +218,20 @@ def exact_flatness(G: torch.Tensor, c2: torch.Tensor | None = None) -> dict[str,
     return {"trace": trace, "frob": frob, "c2": c2, "loss": frob.mean() / c2**2 / d}
 
 
-def mixup(z: torch.Tensor, n: int, eta: float = 0.2, generator: torch.Generator | None = None
-          ) -> torch.Tensor:
+def mixup(z: torch.Tensor, n: int, eta: float = 0.2, generator: torch.Generator | None = None,
+          data_share: float = 0.0) -> torch.Tensor:
     """n latent mixups (1-α) z_i + α z_j of two different rows, α ~ U(-η, 1+η): points between
-    and a little beyond the data, where interpolation paths run."""
+    and a little beyond the data, where interpolation paths run. The first round(n·data_share)
+    points are rows of z themselves (α = 0): the data encodings, where grooves are decoded."""
     m = z.shape[0]
     if m < 2:
         raise ValueError("need at least two encodings to mix")
     i = torch.randint(0, m, (n,), generator=generator)
     j = (i + torch.randint(1, m, (n,), generator=generator)) % m  # j != i
     a = torch.rand(n, 1, generator=generator, dtype=z.dtype) * (1 + 2 * eta) - eta
+    if not 0.0 <= data_share <= 1.0:
+        raise ValueError(f"data_share must be in [0, 1], got {data_share}")
+    a[: round(n * data_share)] = 0.0
     i, j, a = i.to(z.device), j.to(z.device), a.to(z.device)  # a CPU generator serves any device
     return (1 - a) * z[i] + a * z[j]
 

@@ -29,6 +29,11 @@ class TrainConfig:
     lambda_init: float = 1.0
     lambda_min: float = 1e-2
     lambda_max: float = 1e3
+    # Extra weight on the offsets' squared error in the loss (GECO's constraint stays on the
+    # plain reconstruction, so κ keeps its meaning): offsets cost next to nothing in the
+    # reconstruction, so a flatness term can stretch them to fill directions the hits leave
+    # collapsed, which the ear hears as lost micro-timing (EXPERIMENTS E13)
+    off_weight: float = 1.0
     # flat: flatness loss at latent mixups
     flat_weight: float = 1.0  # λ_flat, multiplies λ·L_flat so it keeps pace with the recon term
     flat_warmup_epochs: float = 2.0  # λ_flat ramps linearly from 0 after this many epochs...
@@ -43,6 +48,9 @@ class TrainConfig:
     # columns) at flat_exact_points mixups: sees collapsed directions (geometry.stein_flatness)
     flat_loss: str = "frobenius"
     flat_exact_points: int = 4
+    # the share of those points taken at the batch's own encodings (α = 0) rather than between
+    # them: the evaluation measures G at data encodings as well as at mixups
+    flat_data_share: float = 0.0
     # With flat_loss "stein": a heard-evenness term on straight lines between batch encodings
     # (geometry.path_evenness_loss: squared CV of the expected hit flips per step under the
     # threshold pattern), weighted path_weight·λ and ramped like the flatness term

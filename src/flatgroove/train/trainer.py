@@ -84,6 +84,10 @@ class Trainer:
             raise TrainError("the training set is empty")
         if len(val_x) == 0:
             raise TrainError("the validation set is empty (a MIDI folder needs at least 2 files)")
+        if not 0.0 <= tc.flat_data_share <= 1.0:
+            raise TrainError(f"flat_data_share must be in [0, 1], got {tc.flat_data_share}")
+        if tc.off_weight < 0:
+            raise TrainError(f"off_weight must be ≥ 0, got {tc.off_weight}")
         self.mc, self.tc, self.device = mc, tc, torch.device(device)
         self.train_x, self.val_x = train_x, val_x
         self.out = Path(out)
@@ -263,7 +267,8 @@ class Trainer:
         if flat_on and tc.flat_loss == "stein":
             # The exact G at a few mixups: d central-difference columns each, decoded in the
             # same call as the batch (geometry.basis_fd_inputs).
-            zt = geometry.mixup(mu_all.detach(), tc.flat_exact_points, tc.flat_eta)
+            zt = geometry.mixup(mu_all.detach(), tc.flat_exact_points, tc.flat_eta,
+                                data_share=tc.flat_data_share)
             z_fd = geometry.basis_fd_inputs(zt, tc.flat_eps)
             n_fd = len(z_fd)
             if tc.path_weight > 0:  # lines for the heard-evenness term ride in the same call
@@ -304,11 +309,13 @@ class Trainer:
             out["kl"] = kl.mean()
         out["logits"] = logits
         whole = False  # a flatness term every rank computed in full (dbl/jvp estimators)
+        # the loss's reconstruction: offsets weighted by off_weight (TrainConfig)
+        recon_w = out["recon"] + (tc.off_weight - 1.0) * out["off_se"]
         if m.variant == "vae":
-            out["loss"] = out["recon"] + tc.beta * torch.clamp(out["kl"] - tc.free_bits, min=0.0)
+            out["loss"] = recon_w + tc.beta * torch.clamp(out["kl"] - tc.free_bits, min=0.0)
         else:
             lam = self.geco.lam
-            loss = out["kl"] + lam * out["recon"]
+            loss = out["kl"] + lam * recon_w
             if flat_on:
                 if not fd and tc.flat_loss != "stein":
                     zt = geometry.mixup(mu_all.detach(), tc.flat_points, tc.flat_eta)
