@@ -105,3 +105,17 @@ def test_mixup_range():
 def test_unknown_estimator():
     with pytest.raises(ValueError, match="unknown Jacobian estimator"):
         geometry.jvp(lambda z: z, torch.zeros(1, 2), torch.zeros(1, 2), method="magic")
+
+
+def test_channel_trace_shares_say_which_channel_moves():
+    """y = [p, p·v, p·o] per step: a map that moves offsets twice as far as hits puts 4/5 of
+    tr G in the offsets."""
+    def f(z):  # z (n, 2) -> y (n, 864)
+        y = torch.zeros(z.shape[0], 32, 27)
+        y[:, 3, 0] = z[:, 0]  # a hit probability at step 3, kick
+        y[:, 5, 18 + 2] = 2 * z[:, 1]  # an offset at step 5, drum 2
+        return y.flatten(1)
+
+    j = geometry.jacobian(f, torch.zeros(3, 2))
+    s = geometry.channel_trace_shares(j)
+    assert s == pytest.approx({"hits": 0.2, "velocities": 0.0, "offsets": 0.8})

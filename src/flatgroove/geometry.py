@@ -17,6 +17,9 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from flatgroove.drums import N_DRUMS
+from flatgroove.groove import N_STEPS
+
 Decoder = Callable[[torch.Tensor], torch.Tensor]  # z (n, d) -> y (n, D)
 ESTIMATORS = ("fd", "dbl", "jvp")
 
@@ -82,6 +85,16 @@ def metric(f: Decoder, z: torch.Tensor, chunk: int = 256) -> torch.Tensor:
     """Exact pull-back metric G(z) = JᵀJ, (n, d, d)."""
     j = jacobian(f, z, chunk)
     return j.transpose(1, 2) @ j
+
+
+def channel_trace_shares(j: torch.Tensor) -> dict[str, float]:
+    """Where the metric lives: each output channel's share of Σ tr G over the points, from
+    J (n, 864, d) of y = [p, p·v, p·o] (32 steps × 3 channels × 9 drums). A decoder that
+    fills the directions its hits leave collapsed with offsets, which cost next to nothing in
+    the reconstruction, shows it here (EXPERIMENTS E13)."""
+    sq = j.detach().double().pow(2).view(j.shape[0], N_STEPS, 3, N_DRUMS, j.shape[-1]).sum((0, 1, 3, 4))
+    sq = sq / sq.sum().clamp_min(1e-300)
+    return dict(zip(("hits", "velocities", "offsets"), sq.tolist()))
 
 
 def probes(shape: tuple[int, ...], generator: torch.Generator | None = None,

@@ -150,6 +150,11 @@ def claim_check(results: dict[str, dict], flat: str, vae: str) -> list[str]:
     em = f["flatness_mixup"].get("flatness_error_median")
     med = f"; median over points {em:.2f}" if em is not None else ""
     check(e <= 0.5, f"normalised flatness error ≤ 0.5: {e:.2f}{med} (baseline {v['flatness_mixup']['flatness_error']:.2f})")
+    sf, sv = f["flatness_data"].get("trace_share"), v["flatness_data"].get("trace_share")
+    if sf and sv:  # a figure to read, not a goal: where the flat metric lives
+        lines.append("- where G lives (share of tr G at data encodings, hits / velocities / offsets): "
+                     + " / ".join(f"{sf[k]:.0%}" for k in sf) + " (baseline "
+                     + " / ".join(f"{sv[k]:.0%}" for k in sv) + ")")
     # the network's output space, second
     cf, cv = f["interpolation"]["cv"], v["interpolation"]["cv"]
     check(cf <= 0.5 * cv, f"(y) interpolation CV at most half: {cf:.3f} vs {cv:.3f} ({cf / cv:.2f}×)")

@@ -145,9 +145,11 @@ def run_study(model, x: torch.Tensor, s: StudySettings | None = None, progress: 
     g = torch.Generator().manual_seed(s.seed)
     idx = torch.randperm(len(z), generator=g)[: s.flat_points]
     zs = z[idx]
-    G_data = geometry.metric(model.f, zs)
+    j = geometry.jacobian(model.f, zs)
+    G_data = j.transpose(1, 2) @ j  # geometry.metric, keeping J for the channel shares
     G_mix = geometry.metric(model.f, geometry.mixup(z, s.flat_points, 0.2, generator=g))
     out["flatness_data"] = M.flatness(G_data)
+    out["flatness_data"]["trace_share"] = geometry.channel_trace_shares(j)
     out["flatness_mixup"] = M.flatness(G_mix)
     bar.update(2)
 
