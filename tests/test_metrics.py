@@ -323,3 +323,35 @@ def test_correlations_by_hand() -> None:
         pearson(np.array([1.5, 1.5, 3, 4]), x)
     )
     assert math.isnan(pearson(np.ones(3), x[:3]))
+
+
+def test_reconstruction_reports_each_drums_f1():
+    """A decoder that adds one kick and drops one snare: F1 per drum by hand; a drum with no
+    hits either way has none."""
+    from flatgroove.evaluate.study import reconstruction
+    from flatgroove.model.decoding import DecodingRule
+
+    x = torch.zeros(1, 32, 27)
+    x[0, ::8, 0] = 1  # 4 kicks
+    x[0, 4::8, 1] = 1  # 4 snares
+    out_hits = x[..., :9].clone()
+    out_hits[0, 2, 0] = 1  # one extra kick
+    out_hits[0, 4, 1] = 0  # one missed snare
+
+    class Stub:
+        def encoder(self, xb):
+            return torch.zeros(len(xb), 2), torch.zeros(len(xb), 2)
+
+        def decoder(self, z):
+            return (out_hits * 20 - 10).expand(len(z), -1, -1), torch.full((len(z), 32, 9), 0.5), torch.zeros(len(z), 32, 9)
+
+        def reconstruction(self, xb, logits, vel, off):
+            return {"recon": torch.zeros(len(xb))}
+
+        def kl(self, z, mu, logvar):
+            return torch.zeros(len(z))
+
+    r = reconstruction(Stub(), x, batch=4, seed=0, rule=DecodingRule("threshold", threshold=0.5))
+    f = r["drum_f1"]
+    assert f["BD"] == pytest.approx(8 / 9) and f["SD"] == pytest.approx(6 / 7) and f["LT"] is None
+    assert r["hit_f1"] == pytest.approx(14 / 16)
