@@ -334,6 +334,25 @@ def test_the_shipped_recipe_configs_load():
     assert (mc.latent_dim, tc.flat_weight, tc.flat_exact_points, tc.lambda_init) == (16, 48.0, 16, 1000.0)
 
 
+def test_the_cpu_experiment_configs_load():
+    """EXPERIMENTS.md E13–E15's configs (configs/experiments): valid, d = 16 continuations whose
+    names say their offset weight and data share."""
+    import re
+    from pathlib import Path
+
+    from flatgroove.train.config import load_config
+
+    files = sorted((Path(__file__).resolve().parents[1] / "configs" / "experiments").glob("*.toml"))
+    assert len(files) >= 4
+    for f in files:
+        mc, tc = load_config(f)
+        assert (mc.variant, mc.latent_dim, tc.flat_loss, tc.lambda_init) == ("flat", 16, "stein", 1000.0), f.name
+        off = re.search(r"_off(\d+)", f.name)
+        assert tc.off_weight == (float(off.group(1)) if off else 1.0), f.name
+        share = re.search(r"_data(\d+)", f.name)
+        assert tc.flat_data_share == (int(share.group(1)) / 100 if share else 0.0), f.name
+
+
 def test_the_gpu_sweep_configs_load():
     """EXPERIMENTS.md E9's configs (configs/gpu): valid, and each says what its name says."""
     import re
