@@ -335,7 +335,7 @@ def test_the_shipped_recipe_configs_load():
 
 
 def test_the_cpu_experiment_configs_load():
-    """EXPERIMENTS.md E13–E15's configs (configs/experiments): valid, d = 16 continuations whose
+    """EXPERIMENTS.md E13–E17's configs (configs/experiments): valid flat continuations whose
     names say their offset weight and data share."""
     import re
     from pathlib import Path
@@ -346,7 +346,7 @@ def test_the_cpu_experiment_configs_load():
     assert len(files) >= 4
     for f in files:
         mc, tc = load_config(f)
-        assert (mc.variant, mc.latent_dim, tc.flat_loss, tc.lambda_init) == ("flat", 16, "stein", 1000.0), f.name
+        assert (mc.variant, tc.flat_loss, tc.flat_ramp_epochs) == ("flat", "stein", 0.0), f.name
         off = re.search(r"_off(\d+)", f.name)
         assert tc.off_weight == (float(off.group(1)) if off else 1.0), f.name
         share = re.search(r"_data(\d+)", f.name)
