@@ -43,6 +43,7 @@ def _f1(tp: int, fp: int, fn: int) -> float | None:
     return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None  # None: no hits either way
 
 
+@torch.no_grad()
 def reconstruction(model, x: torch.Tensor, batch: int, seed: int, rule: DecodingRule | None = None) -> dict:
     """Hit F1/precision/recall/accuracy of the decoded Grooves (hits by the decoding rule, as
     written to MIDI), the F1 of each drum, velocity and offset MAE on true hits, and the −ELBO."""
