@@ -239,11 +239,11 @@ def mixup(z: torch.Tensor, n: int, eta: float = 0.2, generator: torch.Generator 
     m = z.shape[0]
     if m < 2:
         raise ValueError("need at least two encodings to mix")
+    if not 0.0 <= data_share <= 1.0:
+        raise ValueError(f"data_share must be in [0, 1], got {data_share}")
     i = torch.randint(0, m, (n,), generator=generator)
     j = (i + torch.randint(1, m, (n,), generator=generator)) % m  # j != i
     a = torch.rand(n, 1, generator=generator, dtype=z.dtype) * (1 + 2 * eta) - eta
-    if not 0.0 <= data_share <= 1.0:
-        raise ValueError(f"data_share must be in [0, 1], got {data_share}")
     a[: round(n * data_share)] = 0.0
     i, j, a = i.to(z.device), j.to(z.device), a.to(z.device)  # a CPU generator serves any device
     return (1 - a) * z[i] + a * z[j]

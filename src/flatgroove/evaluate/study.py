@@ -38,7 +38,6 @@ def fixed_pairs(n_items: int, n_pairs: int, seed: int) -> np.ndarray:
     return np.stack([a, b], 1)
 
 
-@torch.no_grad()
 def _f1(tp: int, fp: int, fn: int) -> float | None:
     return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None  # None: no hits either way
 
