@@ -335,8 +335,8 @@ def test_the_shipped_recipe_configs_load():
 
 
 def test_the_cpu_experiment_configs_load():
-    """EXPERIMENTS.md E13–E17's configs (configs/experiments): valid flat continuations whose
-    names say their offset weight and data share."""
+    """EXPERIMENTS.md E13–E19's configs (configs/experiments): valid flat continuations whose
+    names say their offset weight, data share and path-term weight."""
     import re
     from pathlib import Path
 
@@ -346,11 +346,16 @@ def test_the_cpu_experiment_configs_load():
     assert len(files) >= 4
     for f in files:
         mc, tc = load_config(f)
-        assert (mc.variant, tc.flat_loss, tc.flat_ramp_epochs) == ("flat", "stein", 0.0), f.name
+        # a wider decoder (E19) is trained from the vae, so its flatness ramps in; the rest continue
+        wide = re.search(r"_wide(\d+)", f.name)
+        assert mc.dec_hidden == (int(wide.group(1)) if wide else 192), f.name
+        assert (mc.variant, tc.flat_loss, tc.flat_ramp_epochs) == ("flat", "stein", 1.0 if wide else 0.0), f.name
         off = re.search(r"_off(\d+)", f.name)
         assert tc.off_weight == (float(off.group(1)) if off else 1.0), f.name
         share = re.search(r"_data(\d+)", f.name)
         assert tc.flat_data_share == (int(share.group(1)) / 100 if share else 0.0), f.name
+        path = re.search(r"_path(\d+)", f.name)
+        assert tc.path_weight == (float(path.group(1)) if path else 16.0), f.name
 
 
 def test_the_gpu_sweep_configs_load():
