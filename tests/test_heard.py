@@ -335,7 +335,7 @@ def test_the_shipped_recipe_configs_load():
 
 
 def test_the_cpu_experiment_configs_load():
-    """EXPERIMENTS.md E13–E19's configs (configs/experiments): valid flat continuations whose
+    """EXPERIMENTS.md E13–E20's configs (configs/experiments): valid flat continuations whose
     names say their offset weight, data share and path-term weight."""
     import re
     from pathlib import Path
@@ -348,7 +348,8 @@ def test_the_cpu_experiment_configs_load():
         mc, tc = load_config(f)
         # a wider decoder (E19) is trained from the vae, so its flatness ramps in; the rest continue
         wide = re.search(r"_wide(\d+)", f.name)
-        assert mc.dec_hidden == (int(wide.group(1)) if wide else 192), f.name
+        hidden = wide or re.search(r"_h(\d+)", f.name)
+        assert mc.dec_hidden == (int(hidden.group(1)) if hidden else 192), f.name
         assert (mc.variant, tc.flat_loss, tc.flat_ramp_epochs) == ("flat", "stein", 1.0 if wide else 0.0), f.name
         off = re.search(r"_off(\d+)", f.name)
         assert tc.off_weight == (float(off.group(1)) if off else 1.0), f.name
@@ -365,9 +366,12 @@ def test_the_gpu_sweep_configs_load():
 
     from flatgroove.train.config import load_config
 
-    files = sorted((Path(__file__).resolve().parents[1] / "configs" / "gpu").glob("*.toml"))
+    gpu = Path(__file__).resolve().parents[1] / "configs" / "gpu"
+    files = sorted(gpu.glob("*.toml"))
     assert len(files) == 13
-    for f in files:
+    prepared = sorted((gpu / "round3").glob("*.toml"))  # E19's wider decoders, for a next lease
+    assert len(prepared) == 7
+    for f in files + prepared:
         mc, tc = load_config(f)
         assert mc.variant == "flat" and tc.flat_loss == "stein", f.name
         d = re.search(r"_d(\d+)_", f.name)
@@ -376,3 +380,7 @@ def test_the_gpu_sweep_configs_load():
         w = re.search(r"_w(\d+)", f.name)
         if w:
             assert tc.flat_weight == float(w.group(1)), f.name
+        h = re.search(r"_h(\d+)", f.name)
+        assert mc.dec_hidden == (int(h.group(1)) if h else 192), f.name
+        off = re.search(r"_off(\d+)", f.name)
+        assert tc.off_weight == (float(off.group(1)) if off else 1.0), f.name
