@@ -3,7 +3,7 @@
 # from the vae side by side on one H200, each fitted into BUDGET minutes, then each evaluated on
 # validation (pattern 0.25–0.55 and threshold 0.4) on the lease's CPU cores. Carry gpu/groove (a
 # copy of the Groove MIDI Dataset), gpu/cache and .whl as round1.sh says; the exports, logs and
-# results come back under $OUT. `LOCAL=1 DEV=cpu BUDGET=0.3 CFG=configs/gpu/round3/W1_*.toml`
+# results come back under $OUT. `LOCAL=1 DEV=cpu BUDGET=0.3 DATA=../shared/data/groove CFG=configs/gpu/round3/W1_*.toml`
 # tries it here (done on this CPU: 1 epoch, export, both evaluations, 12 min).
 BUDGET=${BUDGET:-7.0}
 [ -n "$LOCAL" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
