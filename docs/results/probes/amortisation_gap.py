@@ -8,15 +8,14 @@ import torch
 
 from flatgroove.data.gmd import load_gmd
 from flatgroove.drums import N_DRUMS
+from flatgroove.evaluate.metrics import hit_metrics
 from flatgroove.model.checkpoint import load_model
 
 
 def f1(model, z, x, thr):
     with torch.no_grad():
-        logits = model.decoder(z)[0]
-    t, h = x[..., :N_DRUMS] > 0.5, torch.sigmoid(logits) >= thr
-    tp, fp, fn = (t & h).sum().item(), (~t & h).sum().item(), (t & ~h).sum().item()
-    return 2 * tp / (2 * tp + fp + fn)
+        p = torch.sigmoid(model.decoder(z)[0])
+    return hit_metrics(x[..., :N_DRUMS], p, thr)["f1"]
 
 
 def main():
@@ -31,7 +30,7 @@ def main():
     for name in a.models:
         m = load_model(name).eval()
         m.requires_grad_(False)
-        thr = torch.from_numpy(m.decoding.thresholds)
+        thr = m.decoding.thresholds
         with torch.no_grad():
             mu = m.encoder(x)[0]
         z = mu.clone().requires_grad_(True)

@@ -8,6 +8,7 @@ import torch
 
 from flatgroove.data.gmd import load_gmd
 from flatgroove.drums import N_DRUMS
+from flatgroove.evaluate.metrics import hit_metrics
 from flatgroove.model.checkpoint import load_model
 from flatgroove.model.decoding import DecodingRule
 
@@ -22,9 +23,7 @@ def probs(model, split, n=None):
 
 
 def f1(p, t, thr):
-    h = p >= thr
-    tp, fp, fn = (h & t).sum(), (h & ~t).sum(), (~h & t).sum()
-    return 2 * tp / (2 * tp + fp + fn)
+    return hit_metrics(t, p, thr)["f1"]
 
 
 def main():

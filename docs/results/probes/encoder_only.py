@@ -10,7 +10,7 @@ import torch
 from flatgroove import geometry
 from flatgroove.data.gmd import load_gmd
 from flatgroove.drums import N_DRUMS
-from flatgroove.evaluate.metrics import flatness
+from flatgroove.evaluate.metrics import flatness, hit_metrics
 from flatgroove.model.checkpoint import load_model
 
 
@@ -26,7 +26,7 @@ def main():
     val = load_gmd(split="validation", progress=False)
     xv = torch.tensor(val.features[np.random.default_rng(0).choice(len(val), 400, replace=False)])
     m = load_model(a.model)
-    thr = torch.from_numpy(m.decoding.thresholds)
+    thr = m.decoding.thresholds
     for n, p in m.named_parameters():
         p.requires_grad_(n.startswith("encoder."))
     opt = torch.optim.Adam(m.encoder.parameters(), lr=a.lr)
@@ -35,11 +35,9 @@ def main():
         m.eval()
         with torch.no_grad():
             mu = m.encoder(xv)[0]
-            h = torch.sigmoid(m.decoder(mu)[0]) >= thr
-        t = xv[..., :N_DRUMS] > 0.5
-        tp, fp, fn = (t & h).sum().item(), (~t & h).sum().item(), (t & ~h).sum().item()
+            f1 = hit_metrics(xv[..., :N_DRUMS], torch.sigmoid(m.decoder(mu)[0]), thr)["f1"]
         gm = geometry.mixup(mu[:100], 50, 0.2, generator=torch.Generator().manual_seed(0))
-        print(f"step {step}: F1 {2 * tp / (2 * tp + fp + fn):.3f}, cond(G) data "
+        print(f"step {step}: F1 {f1:.3f}, cond(G) data "
               f"{flatness(geometry.metric(m.f, mu[:50]))['cond_median']:.1f} mix "
               f"{flatness(geometry.metric(m.f, gm))['cond_median']:.1f}", flush=True)
         m.train()
