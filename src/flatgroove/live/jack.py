@@ -20,8 +20,12 @@ class JackServer:
     another. Waits until the server answers, at most `timeout` seconds."""
 
     def __init__(self, name: str, period: int = 128, realtime: bool = False,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, sync: bool = False) -> None:
         self.name, self.period, self.realtime, self.timeout = name, period, realtime, timeout
+        # sync: the server waits for every client each cycle (jackd -S). Asynchronous mode
+        # (the default) reads a late client's output buffer before it is written, losing its
+        # MIDI for that cycle; on a loaded test machine that is a lost note, not a late one.
+        self.sync = sync
         self.proc: subprocess.Popen | None = None
         self._env: dict[str, str | None] = {}
         self._log = None
@@ -35,7 +39,7 @@ class JackServer:
         # run (xrun reports) and then blocks the server itself, stalling every client.
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
         self.proc = subprocess.Popen(
-            [exe, "-n", self.name, *rt, "-d", "dummy", "-r", "48000", "-p", str(self.period)],
+            [exe, "-n", self.name, *rt, *(["-S"] if self.sync else []), "-d", "dummy", "-r", "48000", "-p", str(self.period)],
             stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True)
         self._env = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
         os.environ["JACK_DEFAULT_SERVER"] = self.name
@@ -91,18 +95,37 @@ def _peer_main(cfg: dict) -> None:
     import threading
 
     import mido
+    import rtmidi
 
+    from flatgroove.live.session import raise_priority
+
+    # The drummer keeps time as the engine does: on a loaded machine an ordinary process
+    # wakes late and its notes land in the wrong 16th, which the tests would blame on the engine.
+    # Real-time, but below JACK's own client threads (the server's priority - 5): a CC flood
+    # sent from here must not starve the process cycle that carries the engine's answer.
+    raise_priority(1)
     b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
     got: list[tuple[float, list[int]]] = []
-    lock = threading.Lock()
-
-    def on_msg(m: mido.Message) -> None:
-        t = time.monotonic()
-        with lock:
-            got.append((t, m.bytes()))
-
     client = cfg.get("client", "fg-peer")
-    listen = b.open_input("listen", virtual=True, client_name=f"{client}-in", callback=on_msg)
+    # Listen without a Python callback: rtmidi's own queue is filled in JACK's process thread,
+    # which then never waits for the interpreter (a late process cycle loses that cycle's
+    # events); a polling thread (real-time like this one, it inherits the policy) stamps them.
+    listen = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, f"{client}-in", queue_size_limit=8192)
+    listen.open_virtual_port("listen")
+    done = threading.Event()
+
+    def poll() -> None:
+        while True:
+            msg = listen.get_message()
+            if msg is not None:
+                got.append((time.monotonic(), list(msg[0])))
+            elif done.is_set():
+                return
+            else:
+                time.sleep(0.0005)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
     out = b.open_output("drums", virtual=True, client_name=f"{client}-out")
     print("ready", flush=True)
     t0 = float(sys.stdin.readline())
@@ -120,10 +143,11 @@ def _peer_main(cfg: dict) -> None:
         out.send(m)
     while time.monotonic() < t0 + cfg["listen_s"]:
         time.sleep(0.05)
-    listen.close()
+    done.set()
+    poller.join()
+    listen.close_port()
     out.close()
-    with lock:
-        print(json.dumps(got), flush=True)
+    print(json.dumps(got), flush=True)
 
 
 def start_peer(cfg: dict) -> subprocess.Popen:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import sys
 import threading
@@ -392,12 +393,19 @@ class TimedOutput:
         self.name = name
         self.virtual = virtual
         self.role = role
+        self._last_send = -math.inf
+
+    # rtmidi queues a message for the backend's next cycle (JACK: a ring buffer emptied by the
+    # process callback); a port closed sooner can lose it, and the last message is the stop's
+    # all-notes-off. A few of JACK's periods on a loaded machine.
+    FLUSH_S = 0.1
 
     def send(self, msg: mido.Message) -> None:
         if self._port is not None:
             self._port.send(msg.bytes())
         else:
             self._rt.send_message(msg.bytes())
+            self._last_send = time.monotonic()
 
     def close(self) -> None:
         if self._port is not None:
@@ -406,6 +414,9 @@ class TimedOutput:
             port = self._port
             close_bounded(lambda: release(port.client, port), f"output {self.name!r}")
             return
+        wait = self._last_send + self.FLUSH_S - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
 
         def _close() -> None:
             self._rt.close_port()
