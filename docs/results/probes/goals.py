@@ -6,12 +6,13 @@ what it misses. Works on validation quick looks and on the test split alike.
 """
 import argparse
 import json
+from pathlib import Path
 
 
 def load(paths):
     models = {}
     for p in paths:
-        for name, m in json.load(open(p))["models"].items():
+        for name, m in json.loads(Path(p).read_text())["models"].items():
             models[name if name not in models else f"{name} ({p})"] = m
     return models
 
@@ -37,12 +38,27 @@ def misses(m, ref):
         out.append(f"mid/ends {h['mid_density_ratio']:.2f}")
     if h["mid_nn_hamming"] > h["real_nn_hamming"]:
         out.append(f"mid NN {h['mid_nn_hamming']:.0f} > {h['real_nn_hamming']:.0f}")
-    for k in ("flatness_data", "flatness_mixup"):
+    for k in ("flatness_mixup", "flatness_data"):
         if k in m and m[k]["cond_median"] > 10:
             out.append(f"cond {k[9:]} {m[k]['cond_median']:.1f}")
-        if k in m and m[k]["flatness_error_median"] > 0.5:
-            out.append(f"err {k[9:]} {m[k]['flatness_error_median']:.2f}")
+    if "flatness_mixup" in m and m["flatness_mixup"]["flatness_error"] > 0.5:  # as the report
+        out.append(f"err {m['flatness_mixup']['flatness_error']:.2f}")
     return out
+
+
+def row(name, m, ref, rule):
+    """One row of EXPERIMENTS.md's quick-look tables."""
+    r, h, fm, fd = m["reconstruction"], m["heard"], m["flatness_mixup"], m["flatness_data"]
+    worst = [w for w in sorted((f - ref["builtin_f1"][g], g) for g, f in m["builtin_f1"].items())[:3]
+             if w[0] < -0.03]
+    share = "/".join(f"{100 * v:.0f}" for v in fd["trace_share"].values())
+    return (f"| {name} | {rule} | {r['hit_f1']:.3f} ({r['hit_precision']:.3f} / {r['hit_recall']:.3f}) | "
+            f"{r['vel_mae']:.3f} / {r['off_mae']:.3f} | {h['hit_cv']:.3f} | {h['hit_bunching']:.3f} | "
+            f"{100 * h['grouped_flip_share']:.1f} % | {h['vel_cv']:.3f} | {h['vel_bunching']:.3f} | "
+            f"{h['mid_density_ratio']:.2f} | {h['mid_nn_hamming']:.0f} | "
+            + ", ".join(f"{g.replace('_', ' ')} {d:+.2f}".replace("-", "−") for d, g in worst)
+            + f" | {fm['cond_median']:.1f} / {fd['cond_median']:.1f} | "
+            f"{fm['flatness_error']:.2f} ({fm['flatness_error_median']:.2f}) | {share} % |")
 
 
 def main():
@@ -50,9 +66,14 @@ def main():
     ap.add_argument("results", nargs="+")
     ap.add_argument("--ref", help="results.json holding the reference (default: the inputs)")
     ap.add_argument("--ref-name", default="vae")
+    ap.add_argument("--rows", metavar="RULE", help="print EXPERIMENTS.md table rows, this rule")
     a = ap.parse_args()
     models = load(a.results)
     ref = load([a.ref])[a.ref_name] if a.ref else models[a.ref_name]
+    if a.rows:
+        for name, m in models.items():
+            print(row(name, m, ref, a.rows))
+        return
     for name, m in models.items():
         r, h = m["reconstruction"], m["heard"]
         cond = "/".join(f"{m[k]['cond_median']:.1f}" for k in ("flatness_mixup", "flatness_data") if k in m)
