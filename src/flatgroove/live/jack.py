@@ -39,7 +39,8 @@ class JackServer:
         # run (xrun reports) and then blocks the server itself, stalling every client.
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
         self.proc = subprocess.Popen(
-            [exe, "-n", self.name, *rt, *(["-S"] if self.sync else []), "-d", "dummy", "-r", "48000", "-p", str(self.period)],
+            [exe, "-n", self.name, *rt, *(["-S"] if self.sync else []),
+             "-d", "dummy", "-r", "48000", "-p", str(self.period)],
             stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True)
         self._env = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
         os.environ["JACK_DEFAULT_SERVER"] = self.name
@@ -95,7 +96,6 @@ def _peer_main(cfg: dict) -> None:
     import threading
 
     import mido
-    import rtmidi
 
     from flatgroove.live.session import raise_priority
 
@@ -106,26 +106,15 @@ def _peer_main(cfg: dict) -> None:
     raise_priority(1)
     b = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
     got: list[tuple[float, list[int]]] = []
+    lock = threading.Lock()
+
+    def on_msg(m: mido.Message) -> None:  # JACK's process thread: the stamp is the arrival
+        t = time.monotonic()
+        with lock:
+            got.append((t, m.bytes()))
+
     client = cfg.get("client", "fg-peer")
-    # Listen without a Python callback: rtmidi's own queue is filled in JACK's process thread,
-    # which then never waits for the interpreter (a late process cycle loses that cycle's
-    # events); a polling thread (real-time like this one, it inherits the policy) stamps them.
-    listen = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, f"{client}-in", queue_size_limit=8192)
-    listen.open_virtual_port("listen")
-    done = threading.Event()
-
-    def poll() -> None:
-        while True:
-            msg = listen.get_message()
-            if msg is not None:
-                got.append((time.monotonic(), list(msg[0])))
-            elif done.is_set():
-                return
-            else:
-                time.sleep(0.0005)
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
+    listen = b.open_input("listen", virtual=True, client_name=f"{client}-in", callback=on_msg)
     out = b.open_output("drums", virtual=True, client_name=f"{client}-out")
     print("ready", flush=True)
     t0 = float(sys.stdin.readline())
@@ -143,11 +132,10 @@ def _peer_main(cfg: dict) -> None:
         out.send(m)
     while time.monotonic() < t0 + cfg["listen_s"]:
         time.sleep(0.05)
-    done.set()
-    poller.join()
-    listen.close_port()
+    listen.close()
     out.close()
-    print(json.dumps(got), flush=True)
+    with lock:
+        print(json.dumps(got), flush=True)
 
 
 def start_peer(cfg: dict) -> subprocess.Popen:
