@@ -550,3 +550,32 @@ def test_pads_and_program_change_select_targets():
     # drum channel is a snare, not a pad.
     assert [b.target for b in res.bars] == ["B", "C", "B", "C", "B", "B"]
     assert np.array_equal(machine_bar(res, 1), half(C, 0))
+
+
+def test_an_output_closed_right_after_its_last_message_lets_it_leave_first():
+    """rtmidi hands a message to the MIDI system's next cycle; a jam's last message is its
+    all-notes-off, so closing the port must not race it (TimedOutput.close waits FLUSH_S)."""
+    import time
+
+    import mido
+
+    from flatgroove.live.ports import TimedOutput
+
+    events: list[tuple[str, float]] = []
+
+    class FakeRt:
+        def send_message(self, b):
+            events.append(("send", time.monotonic()))
+
+        def close_port(self):
+            events.append(("close", time.monotonic()))
+
+        def delete(self):
+            pass
+
+    out = TimedOutput.__new__(TimedOutput)
+    out._port, out._rt, out.name, out._last_send = None, FakeRt(), "fake", float("-inf")
+    out.send(mido.Message("control_change", channel=9, control=123, value=0))
+    out.close()
+    assert [e for e, _ in events] == ["send", "close"]
+    assert events[1][1] - events[0][1] >= TimedOutput.FLUSH_S - 1e-3
