@@ -369,8 +369,8 @@ def test_the_gpu_sweep_configs_load():
     gpu = Path(__file__).resolve().parents[1] / "configs" / "gpu"
     files = sorted(gpu.glob("*.toml"))
     assert len(files) == 13
-    prepared = sorted((gpu / "round3").glob("*.toml"))  # E19's wider decoders, for a next lease
-    assert len(prepared) == 7
+    prepared = sorted((gpu / "round3").glob("*.toml"))  # E19's wider decoders (E27's lease)
+    assert len(prepared) == 8
     for f in files + prepared:
         mc, tc = load_config(f)
         assert mc.variant == "flat" and tc.flat_loss == "stein", f.name
@@ -384,3 +384,5 @@ def test_the_gpu_sweep_configs_load():
         assert mc.dec_hidden == (int(h.group(1)) if h else 192), f.name
         off = re.search(r"_off(\d+)", f.name)
         assert tc.off_weight == (float(off.group(1)) if off else 1.0), f.name
+        seed = re.search(r"_seed(\d+)", f.name)
+        assert tc.seed == (int(seed.group(1)) if seed else 0), f.name
