@@ -107,7 +107,9 @@ def test_time_budget_sets_the_epochs_from_the_first_steps(monkeypatch):
         now[0], tr.step = 5.0 + s - 5, s
         b.step(tr)
     assert tr.tc.epochs == 5
-    now[0] = 50.0
+    now[0], tr.epoch = 50.0, 1
+    b.end_epoch(tr)
+    assert tr.tc.epochs == 1 + 1  # re-fitted: 50 s left, 50 s an epoch
     assert not b.overruns(True)  # 50 s spent, an epoch takes 50 s: 100 s, not over
     now[0] = 80.0
     assert b.overruns(True)  # 80 + the slowest epoch (50 s) > 100
@@ -119,3 +121,39 @@ def test_time_budget_stops_a_run_after_the_epoch_that_fills_it(tmp_path, capsys)
     tr.fit()
     assert tr.epoch == 1 and (tmp_path / "run" / "last.pt").exists()
     assert "time budget: stopping after epoch 1 of 50" in capsys.readouterr().err
+
+
+def test_time_budget_fits_the_epochs_again_after_the_first_whole_one(monkeypatch):
+    """The probe's steps ran fast (0.5 s each: 14 epochs looked to fit), the first whole epoch
+    took 20 s: the 80 s then left hold 4 more, so the schedule is set to 5 epochs (and not cut
+    short at the 5th of 14)."""
+    from flatgroove.train import trainer as T
+
+    now = [0.0]
+    monkeypatch.setattr(T.time, "perf_counter", lambda: now[0])
+    tr = SimpleNamespace(step=0, epoch=0, steps_per_epoch=10, tc=SimpleNamespace(epochs=99),
+                         dist=D.SINGLE)
+    b = T.TimeBudget(100.0, 0.0, 0, warmup=2, probe=5)
+    for s in range(1, 8):
+        now[0], tr.step = 0.5 * s + 15.0 * (s >= 2), s  # 15 s of start-up first
+        b.step(tr)
+    assert tr.tc.epochs == int((100 - 18.5) / (1.1 * 0.5 * 10)) == 14  # the probe's guess
+    now[0], tr.epoch = 20.0, 1
+    b.end_epoch(tr)
+    assert tr.tc.epochs == 1 + 4
+    now[0], tr.epoch = 50.0, 2
+    b.end_epoch(tr)  # only the first whole epoch re-fits
+    assert tr.tc.epochs == 5 and not b.overruns(True)  # 50 + the slowest (30 s) <= 100
+
+
+def test_time_budget_does_not_refit_from_a_resumed_part_of_an_epoch(monkeypatch):
+    from flatgroove.train import trainer as T
+
+    now = [0.0]
+    monkeypatch.setattr(T.time, "perf_counter", lambda: now[0])
+    tr = SimpleNamespace(step=0, epoch=3, steps_per_epoch=10, tc=SimpleNamespace(epochs=9),
+                         dist=D.SINGLE)
+    b = T.TimeBudget(100.0, 0.0, 0, whole=False)
+    now[0], tr.epoch = 5.0, 4
+    b.end_epoch(tr)
+    assert tr.tc.epochs == 9

@@ -51,8 +51,9 @@ class TimeBudget:
     epoch count to what fits (so the learning-rate schedule ends on time), then times whole
     epochs (validation included) and says when the next one would overrun."""
 
-    def __init__(self, budget_s: float, t0: float, step0: int, warmup: int = 5, probe: int = 30):
-        self.budget_s, self.t0 = budget_s, t0
+    def __init__(self, budget_s: float, t0: float, step0: int, warmup: int = 5, probe: int = 30,
+                 whole: bool = True):
+        self.budget_s, self.t0, self.whole = budget_s, t0, whole  # whole: starts at an epoch's start
         self.start, self.end = step0 + warmup, step0 + warmup + probe
         self.t_start = 0.0
         self.epoch_t: list[float] = []
@@ -68,11 +69,20 @@ class TimeBudget:
             fit = int(left / (1.1 * per_step * tr.steps_per_epoch)) + tr.epoch
             tr.tc.epochs = max(tr.epoch + 1, D.broadcast_object(fit, tr.dist))
 
-    def overruns(self, more: bool) -> bool:
+    def end_epoch(self, tr: Trainer) -> None:
+        """Times the epoch just finished. After the first whole one, fits the epoch count again
+        from it: the probe's 30 steps run before the machine settles (on the E27 lease, 8 runs
+        sharing one GPU, they said 31 epochs where 26 fitted, and the schedules were cut short)."""
         now = time.perf_counter()
         self.epoch_t.append(now - self.t_epoch)
         self.t_epoch = now
-        return more and now - self.t0 + max(self.epoch_t) > self.budget_s
+        if len(self.epoch_t) == 1 and self.whole:
+            fit = D.broadcast_object(int((self.budget_s - (now - self.t0)) / self.epoch_t[0]), tr.dist)
+            if fit > 0:  # else overruns() stops the run, and says so
+                tr.tc.epochs = tr.epoch + fit
+
+    def overruns(self, more: bool) -> bool:
+        return more and time.perf_counter() - self.t0 + max(self.epoch_t) > self.budget_s
 
 
 class Trainer:
@@ -417,7 +427,7 @@ class Trainer:
         t0 = time.perf_counter()
         prog = Progress(self, enabled=self.progress and main)
         fault = D.fault(self.dist)
-        budget = TimeBudget(tc.time_budget_min * 60.0, t0, self.step)
+        budget = TimeBudget(tc.time_budget_min * 60.0, t0, self.step, whole=self.batch_in_epoch == 0)
         try:
             while self.epoch < tc.epochs:
                 idx = self.order(self.epoch)
@@ -472,6 +482,8 @@ class Trainer:
                     print(f"warning: {warn}", file=sys.stderr, flush=True)
                 if tc.max_steps and self.step >= tc.max_steps:
                     break
+                if tc.time_budget_min > 0:
+                    budget.end_epoch(self)
                 if tc.time_budget_min > 0 and D.broadcast_object(
                         budget.overruns(self.epoch < tc.epochs), self.dist):
                     if main:
