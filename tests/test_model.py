@@ -195,3 +195,20 @@ def test_checkpoint_round_trip(tmp_path):
     assert m.variant == "vhp" and not m.training
     z = torch.randn(2, 4)
     torch.testing.assert_close(m.f(z), tr.model.eval().f(z))
+
+
+def test_a_saved_checkpoint_has_the_permissions_of_any_new_file(tmp_path):
+    """Written through a private temporary file, but shared like any file the user writes
+    (mkstemp's 0600 left exported models unreadable to a second user of the machine)."""
+    import os
+
+    from flatgroove.model.checkpoint import save_checkpoint
+
+    old = os.umask(0o022)
+    try:
+        p = save_checkpoint(tmp_path / "m.pt", {"x": 1})
+        assert p.stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        assert save_checkpoint(tmp_path / "n.pt", {"x": 1}).stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)

@@ -26,6 +26,9 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make a model shared as a file unreadable to others
     try:
         torch.save({"format": FORMAT, "version": FORMAT_VERSION, **payload}, tmp)
         os.replace(tmp, path)
