@@ -115,6 +115,8 @@ def test_cli_blend_sample_reconstruct(tmp_path):
                  "--model", "vae"]) == 0
     assert main(["reconstruct", "shuffle", "-q", "-o", str(tmp_path / "r.mid")]) == 0
     assert main(["encode", "rock", "--save", str(tmp_path / "z.npy")]) == 0
+    assert np.load(tmp_path / "z.npy").shape == (1, 16)  # the default flat model's latent size
+    assert main(["encode", "rock", "--model", "vae", "--save", str(tmp_path / "z.npy")]) == 0
     assert np.load(tmp_path / "z.npy").shape == (1, 32)
 
 
