@@ -350,6 +350,9 @@ def test_the_cpu_experiment_configs_load():
         wide = re.search(r"_wide(\d+)", f.name)
         hidden = wide or re.search(r"_h(\d+)", f.name)
         assert mc.dec_hidden == (int(hidden.group(1)) if hidden else 192), f.name
+        if "_vae_" in f.name:  # a baseline control (E29): the vae's own loss, nothing flat
+            assert mc.variant == "vae" and (tc.beta, tc.free_bits) == (0.2, 16.0), f.name
+            continue
         assert (mc.variant, tc.flat_loss, tc.flat_ramp_epochs) == ("flat", "stein", 1.0 if wide else 0.0), f.name
         off = re.search(r"_off(\d+)", f.name)
         assert tc.off_weight == (float(off.group(1)) if off else 1.0), f.name
