@@ -34,7 +34,7 @@ def test_shipped_models_load(flat):
     assert vae.variant == "vae"
     assert flat.checkpoint_info["data"]["train_windows"] > 10_000
     f16 = flatgroove.load_model("flat16")  # the d = 16 model that is flat in fact
-    assert f16.variant == "flat" and f16.latent_dim == 16 and f16.decoding.kind == "pattern"
+    assert f16.variant == "flat" and f16.latent_dim == 16 and f16.decoding.kind == "threshold"
     g = f16.reconstruct([builtin("rock")])[0]
     assert g.hits.shape == builtin("rock").hits.shape and g.hits.sum() > 0
 
