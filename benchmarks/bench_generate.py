@@ -1,9 +1,9 @@
 """Latency of the shipped model on one CPU thread: encode and decode one groove (median, p99)
-and a 16-step interpolation. Goal: decoding one groove under 2 ms for a 192-unit decoder (vae,
-flat16: 1.2 ms on the 2-core sandbox). `flat`'s 448-unit decoder takes 11 ms there: its
-recurrent weights (3.2 MB a layer in float32) outgrow a 2 MB L2, so each of the 64 steps reads
-them from L3 (int8 dynamic quantisation: 9 ms; a hand-written loop: slower). Still far inside
-the live engine's bar (bench_live: the pattern is ready ~1.9 beats early at 200 BPM).
+and a 16-step interpolation. Goal: decoding one groove under 2 ms, met by 192-unit decoders
+(1.2 ms on the 2-core sandbox) and missed by the shipped models' 448-unit ones (11 ms there):
+their recurrent weights (3.2 MB a layer in float32) outgrow a 2 MB L2, so each of the 64 steps
+reads them from L3 (int8 dynamic quantisation: 9 ms; a hand-written loop: slower). Still far
+inside the live engine's bar (bench_live: the pattern is ready ~1.9 beats early at 200 BPM).
 
     python benchmarks/bench_generate.py [--model flat] [--reps 300]
 """
