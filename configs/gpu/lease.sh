@@ -2,7 +2,7 @@
 # One GPU lease (docs/results/EXPERIMENTS.md): the flat models of configs/gpu/$ROUND/ from the
 # shipped vae, side by side on one H200, each fitted into BUDGET minutes; the validation look runs
 # on the CPU sandbox afterwards (no device time spent on it). ROUND=round3 is E27 as run (from
-# the 25-epoch, 192-unit vae of then); round4 (prepared, not run) starts E27's best recipes from
+# the 25-epoch, 192-unit vae of then); round4 (E30) starts E27's best recipes from
 # the 448-unit vae of E29. E27 started from the vae shipped before E29: INIT=vae-e27.pt after
 # `git show ca718bc:src/flatgroove/presets/vae.pt > vae-e27.pt`. Carry gpu/groove (a copy of the
 # Groove MIDI Dataset), gpu/cache (its window cache) and .whl (symusic and its needs) as
