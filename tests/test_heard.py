@@ -374,7 +374,7 @@ def test_the_gpu_sweep_configs_load():
     assert len(files) == 13
     prepared = sorted((gpu / "round3").glob("*.toml"))  # E19's wider decoders (E27's lease)
     assert len(prepared) == 8
-    prepared += sorted((gpu / "round4").glob("*.toml"))  # E27's recipes from E29's vae (next lease)
+    prepared += sorted((gpu / "round4").glob("*.toml"))  # E27's recipes from E29's vae (E30)
     assert len(prepared) == 8 + 4
     for f in files + prepared:
         mc, tc = load_config(f)
