@@ -93,16 +93,22 @@ def test_resume_trims_the_log_to_the_checkpoint(tmp_path):
         ("train", 6), ("train", 7)]
 
 
-def test_time_budget_sets_the_epochs_from_the_first_steps(monkeypatch):
-    """1 s per step, 10 steps per epoch, 100 s budget, 35 s spent at the probe's end: the
-    65 s left hold int(65 / (1.1 × 10)) = 5 epochs; then each epoch is checked against the rest."""
+def _budget_clock(monkeypatch, epoch=0, epochs=99):
+    """A settable clock for TimeBudget and a stand-in trainer (10 steps an epoch)."""
     from flatgroove.train import trainer as T
 
     now = [0.0]
     monkeypatch.setattr(T.time, "perf_counter", lambda: now[0])
-    tr = SimpleNamespace(step=0, epoch=0, steps_per_epoch=10, tc=SimpleNamespace(epochs=99),
+    tr = SimpleNamespace(step=0, epoch=epoch, steps_per_epoch=10, tc=SimpleNamespace(epochs=epochs),
                          dist=D.SINGLE)
-    b = T.TimeBudget(100.0, 0.0, 0, warmup=5, probe=30)
+    return T.TimeBudget, now, tr
+
+
+def test_time_budget_sets_the_epochs_from_the_first_steps(monkeypatch):
+    """1 s per step, 10 steps per epoch, 100 s budget, 35 s spent at the probe's end: the
+    65 s left hold int(65 / (1.1 × 10)) = 5 epochs; then each epoch is checked against the rest."""
+    TimeBudget, now, tr = _budget_clock(monkeypatch)
+    b = TimeBudget(100.0, 0.0, 0, warmup=5, probe=30)
     for s in range(1, 36):
         now[0], tr.step = 5.0 + s - 5, s
         b.step(tr)
@@ -127,13 +133,8 @@ def test_time_budget_fits_the_epochs_again_after_the_first_whole_one(monkeypatch
     """The probe's steps ran fast (0.5 s each: 14 epochs looked to fit), the first whole epoch
     took 20 s: the 80 s then left hold 4 more, so the schedule is set to 5 epochs (and not cut
     short at the 5th of 14)."""
-    from flatgroove.train import trainer as T
-
-    now = [0.0]
-    monkeypatch.setattr(T.time, "perf_counter", lambda: now[0])
-    tr = SimpleNamespace(step=0, epoch=0, steps_per_epoch=10, tc=SimpleNamespace(epochs=99),
-                         dist=D.SINGLE)
-    b = T.TimeBudget(100.0, 0.0, 0, warmup=2, probe=5)
+    TimeBudget, now, tr = _budget_clock(monkeypatch)
+    b = TimeBudget(100.0, 0.0, 0, warmup=2, probe=5)
     for s in range(1, 8):
         now[0], tr.step = 0.5 * s + 15.0 * (s >= 2), s  # 15 s of start-up first
         b.step(tr)
@@ -147,13 +148,8 @@ def test_time_budget_fits_the_epochs_again_after_the_first_whole_one(monkeypatch
 
 
 def test_time_budget_does_not_refit_from_a_resumed_part_of_an_epoch(monkeypatch):
-    from flatgroove.train import trainer as T
-
-    now = [0.0]
-    monkeypatch.setattr(T.time, "perf_counter", lambda: now[0])
-    tr = SimpleNamespace(step=0, epoch=3, steps_per_epoch=10, tc=SimpleNamespace(epochs=9),
-                         dist=D.SINGLE)
-    b = T.TimeBudget(100.0, 0.0, 0, whole=False)
+    TimeBudget, now, tr = _budget_clock(monkeypatch, epoch=3, epochs=9)
+    b = TimeBudget(100.0, 0.0, 0, whole=False)
     now[0], tr.epoch = 5.0, 4
     b.end_epoch(tr)
     assert tr.tc.epochs == 9

@@ -5,10 +5,9 @@
 # the 25-epoch, 192-unit vae of then); round4 (E30) starts E27's best recipes from
 # the 448-unit vae of E29. E27 started from the vae shipped before E29: INIT=vae-e27.pt after
 # `git show ca718bc:src/flatgroove/presets/vae.pt > vae-e27.pt`. Carry gpu/groove (a copy of the
-# Groove MIDI Dataset; it parses in seconds, so no window cache) and .whl (symusic and its needs) as
-# round1.sh says; the
-# exports (threshold 0.4, the selection's decoding) and the logs come back under $OUT as
-# archives. A run still going at HARD seconds is stopped and its last finished epoch exported, so
+# Groove MIDI Dataset; it parses in seconds, so no window cache) and .whl (symusic and its
+# needs) as round1.sh says; the exports (threshold 0.4, the selection's decoding) and the logs
+# come back under $OUT as archives. A run still going at HARD seconds is stopped and its last finished epoch exported, so
 # the command ends inside the lease's 10-minute limit whatever the budget's estimate did.
 # `LOCAL=1 DEV=cpu BUDGET=0.3 DATA=../shared/data/groove EXTRA="--max-steps 3"` tries it here.
 ROUND=${ROUND:-round4}; INIT=${INIT:-src/flatgroove/presets/vae.pt}; BUDGET=${BUDGET:-7.0}; HARD=${HARD:-520}; T0=$SECONDS

@@ -484,12 +484,11 @@ class Trainer:
                     break
                 if tc.time_budget_min > 0:
                     budget.end_epoch(self)
-                if tc.time_budget_min > 0 and D.broadcast_object(
-                        budget.overruns(self.epoch < tc.epochs), self.dist):
-                    if main:
-                        print(f"time budget: stopping after epoch {self.epoch} of {tc.epochs} "
-                              f"({tc.time_budget_min:g} min)", file=sys.stderr, flush=True)
-                    break
+                    if D.broadcast_object(budget.overruns(self.epoch < tc.epochs), self.dist):
+                        if main:
+                            print(f"time budget: stopping after epoch {self.epoch} of {tc.epochs} "
+                                  f"({tc.time_budget_min:g} min)", file=sys.stderr, flush=True)
+                        break
         except KeyboardInterrupt:
             self.save("last.pt")
             raise
