@@ -287,23 +287,25 @@ def test_mixup_data_share_puts_that_many_points_on_the_encodings():
         geometry.mixup(z, 8, data_share=1.5)
 
 
-def test_off_weight_charges_the_offsets_in_the_loss_not_in_the_constraint(tmp_path):
-    """loss = KL + λ·(recon + (w − 1)·off_se): the figures (and GECO's recon) are unchanged."""
+@pytest.mark.parametrize("key, term", [("off_weight", "off_se"), ("vel_weight", "vel_se")])
+def test_output_weights_charge_the_loss_not_the_constraint(tmp_path, key, term):
+    """loss = KL + λ·(recon + (w − 1)·off_se) (and the same for vel_se): the figures (and
+    GECO's recon) are unchanged."""
     x = torch.from_numpy(np.random.default_rng(2).random((8, 32, 27)).astype(np.float32))
     x[..., :9] = (x[..., :9] < 0.3).float()
     outs = []
     for w in (1.0, 5.0):
         torch.manual_seed(0)
-        tc = TrainConfig(batch_size=8, off_weight=w, lambda_init=3.0, val_heard_pairs=0)
+        tc = TrainConfig(batch_size=8, lambda_init=3.0, val_heard_pairs=0, **{key: w})
         tr = Trainer(ModelConfig(variant="vhp", **TINY), tc, x, x, tmp_path / str(w), progress=False)
         tr.model.eval()
         torch.manual_seed(1)
         outs.append(tr.objective(x))
     a, b = outs
     torch.testing.assert_close(a["recon"], b["recon"])
-    assert b["off_se"] > 0
-    torch.testing.assert_close(b["loss"] - a["loss"], 3.0 * 4.0 * a["off_se"])
-    for bad in ({"off_weight": -1.0}, {"flat_data_share": 2.0}):
+    assert b[term] > 0
+    torch.testing.assert_close(b["loss"] - a["loss"], 3.0 * 4.0 * a[term])
+    for bad in ({key: -1.0}, {"flat_data_share": 2.0}):
         with pytest.raises(TrainError, match=next(iter(bad))):
             Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**bad), x, x, tmp_path / "bad", progress=False)
 
@@ -360,6 +362,10 @@ def test_the_cpu_experiment_configs_load():
         assert tc.flat_data_share == (int(share.group(1)) / 100 if share else 0.0), f.name
         path = re.search(r"_path(\d+)", f.name)
         assert tc.path_weight == (float(path.group(1)) if path else 16.0), f.name
+        vel = re.search(r"_vel(\d+)", f.name)
+        assert tc.vel_weight == (float(vel.group(1)) if vel else 1.0), f.name
+        floor = re.search(r"_lam(\d+)", f.name)
+        assert tc.lambda_min == (float(floor.group(1)) if floor else 5.0), f.name
 
 
 def test_the_gpu_sweep_configs_load():

@@ -34,6 +34,9 @@ class TrainConfig:
     # reconstruction, so a flatness term can stretch them to fill directions the hits leave
     # collapsed, which the ear hears as lost micro-timing (EXPERIMENTS E13)
     off_weight: float = 1.0
+    # the same for the velocities (EXPERIMENTS E31): the flatness term also sees p·v, and the
+    # flat models' velocity MAE sits ~11 % above the vae's
+    vel_weight: float = 1.0
     # flat: flatness loss at latent mixups
     flat_weight: float = 1.0  # λ_flat, multiplies λ·L_flat so it keeps pace with the recon term
     flat_warmup_epochs: float = 2.0  # λ_flat ramps linearly from 0 after this many epochs...

@@ -96,8 +96,9 @@ class Trainer:
             raise TrainError("the validation set is empty (a MIDI folder needs at least 2 files)")
         if not 0.0 <= tc.flat_data_share <= 1.0:
             raise TrainError(f"flat_data_share must be in [0, 1], got {tc.flat_data_share}")
-        if tc.off_weight < 0:
-            raise TrainError(f"off_weight must be ≥ 0, got {tc.off_weight}")
+        for key in ("off_weight", "vel_weight"):
+            if getattr(tc, key) < 0:
+                raise TrainError(f"{key} must be ≥ 0, got {getattr(tc, key)}")
         self.mc, self.tc, self.device = mc, tc, torch.device(device)
         self.train_x, self.val_x = train_x, val_x
         self.out = Path(out)
@@ -319,8 +320,9 @@ class Trainer:
             out["kl"] = kl.mean()
         out["logits"] = logits
         whole = False  # a flatness term every rank computed in full (dbl/jvp estimators)
-        # the loss's reconstruction: offsets weighted by off_weight (TrainConfig)
-        recon_w = out["recon"] + (tc.off_weight - 1.0) * out["off_se"]
+        # the loss's reconstruction: offsets and velocities weighted (TrainConfig)
+        recon_w = (out["recon"] + (tc.off_weight - 1.0) * out["off_se"]
+                   + (tc.vel_weight - 1.0) * out["vel_se"])
         if m.variant == "vae":
             out["loss"] = recon_w + tc.beta * torch.clamp(out["kl"] - tc.free_bits, min=0.0)
         else:
