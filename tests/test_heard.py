@@ -48,10 +48,28 @@ def test_pattern_is_stratified_per_drum_deterministic_and_seeded():
     np.testing.assert_array_equal(r.hits(p), (t <= 0.5).astype(np.float32))
 
 
+def test_count_rule_sounds_the_expected_number_of_the_likeliest_cells():
+    rng = np.random.default_rng(4)
+    p = rng.random((6, 32, 9)) ** 3
+    h = parse_rule("count").hits(p)
+    np.testing.assert_array_equal(h.sum((1, 2)), np.rint(p.sum((1, 2))))
+    for pi, hi in zip(p, h):  # every sounding cell is at least as likely as every silent one
+        assert pi[hi == 1].min() >= pi[hi == 0].max()
+    # a blend of two grooves keeps a groove's density, where a threshold sounds their union
+    a, b = np.zeros((32, 9)), np.zeros((32, 9))
+    a[::4, 0], b[2::4, 0] = 0.9, 0.9
+    mid = (a + b) / 2
+    assert parse_rule("count").hits(mid).sum() == np.rint(mid.sum()) == 7
+    assert DecodingRule("threshold", 0.4).hits(mid).sum() == 16
+    with pytest.raises(ValueError, match="no fixed thresholds"):
+        parse_rule("count").thresholds
+
+
 def test_rule_parsing_and_errors():
     assert parse_rule("threshold:0.4") == DecodingRule("threshold", threshold=0.4)
     assert parse_rule("pattern:0.3:0.7:2") == DecodingRule("pattern", low=0.3, high=0.7, seed=2)
-    for bad in ("nope", "pattern:x", "threshold:1.5", "pattern:0.8:0.2"):
+    assert parse_rule("count").describe().startswith("count")
+    for bad in ("nope", "pattern:x", "threshold:1.5", "pattern:0.8:0.2", "count:3"):
         with pytest.raises(ValueError):
             parse_rule(bad)
     with pytest.raises(ValueError, match="unknown decoding rule settings"):
@@ -267,15 +285,31 @@ def test_path_evenness_loss_is_zero_for_even_heard_change_and_high_for_a_jump():
     torch.testing.assert_close(pts[:, 2], 0.5 * (pts[:, 0] + pts[:, 4]))
 
 
-def test_path_term_trains_alongside_stein(tmp_path):
+def test_path_density_loss_charges_inner_points_off_the_ends_line():
+    t = torch.linspace(0, 1, 9)[None, :, None]
+    a, b = torch.zeros(1, 1, 20), torch.zeros(1, 1, 20)
+    a[..., :8], b[..., 8:16] = 0.9, 0.9  # two grooves of 7.2 expected hits each
+    blend = (1 - t) * a + t * b  # expected count constant along the line: nothing to charge
+    assert float(geometry.path_density_loss(blend)) < 1e-10
+    union = torch.maximum((1 - t) * a + t * b, 0.9 * torch.sin(torch.pi * t) * (a + b).clamp(max=0.9))
+    dense = geometry.path_density_loss(union.requires_grad_())
+    assert float(dense.detach()) > 0.05  # both grooves sound at the midpoint
+    dense.backward()
+    assert union.grad[:, [0, -1]].abs().sum() == 0 and union.grad[:, 4].sum() > 0  # ends held
+
+
+@pytest.mark.parametrize("terms", [{"path_weight": 1.0}, {"density_weight": 4.0}])
+def test_line_terms_train_alongside_stein(tmp_path, terms):
     x = torch.from_numpy(np.random.default_rng(0).random((16, 32, 27)).astype(np.float32))
     x[..., :9] = (x[..., :9] < 0.2).float()
-    tc = TrainConfig(epochs=1, batch_size=8, flat_loss="stein", flat_exact_points=2, path_weight=1.0,
+    tc = TrainConfig(epochs=1, batch_size=8, flat_loss="stein", flat_exact_points=2,
                      path_pairs=3, path_points=5, flat_warmup_epochs=0, flat_ramp_epochs=0.01,
-                     val_heard_pairs=0, log_every=1)
+                     val_heard_pairs=0, log_every=1, **terms)
     tr = Trainer(ModelConfig(variant="flat", **TINY), tc, x, x[:8], tmp_path, progress=False)
     v = tr.fit()
-    assert np.isfinite(v["path"]) and v["path"] >= 0
+    key = "path" if "path_weight" in terms else "density"
+    assert np.isfinite(v[key]) and v[key] >= 0
+    assert ("density" in v) == ("density_weight" in terms)  # each term only when weighted
 
 
 def test_mixup_data_share_puts_that_many_points_on_the_encodings():

@@ -220,6 +220,20 @@ def path_evenness_loss(p: torch.Tensor, low: float = 0.2, high: float = 0.8,
     return (s.var(1, unbiased=False) / (mean**2 + eps)).mean()
 
 
+def path_density_loss(p: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """How far straight lines' inner points stray from their ends' density: hit probabilities
+    p (pairs, points, cells) along lines; the expected hit count c(t) = Σ p against the line
+    between the ends' counts (held fixed: the ends are reconstructions, not this term's), as a
+    mean squared relative excess over the inner points. A midpoint that sounds both ends'
+    grooves at once (the flat models' midpoints carry 1.2× their ends' hits) is far from any
+    real groove (EXPERIMENTS E33)."""
+    c = p.sum(-1)
+    t = torch.linspace(0, 1, p.shape[1], dtype=p.dtype, device=p.device)
+    ends = c[:, [0, -1]].detach()
+    line = ends[:, :1] + t * (ends[:, 1:] - ends[:, :1])
+    return (((c - line) / (line + eps)) ** 2)[:, 1:-1].mean()
+
+
 def exact_flatness(G: torch.Tensor, c2: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Exact counterparts of `flatness_terms` from metrics G (n, d, d)."""
     d = G.shape[-1]

@@ -47,7 +47,6 @@ def reconstruction(model, x: torch.Tensor, batch: int, seed: int, rule: Decoding
     """Hit F1/precision/recall/accuracy of the decoded Grooves (hits by the decoding rule, as
     written to MIDI), the F1 of each drum, velocity and offset MAE on true hits, and the −ELBO."""
     rule = rule or model.decoding
-    thr = torch.from_numpy(rule.thresholds)
     tp = fp = fn = tn = 0
     drum_tp = drum_fp = drum_fn = torch.zeros(N_DRUMS, dtype=torch.long)
     vel_err = off_err = 0.0
@@ -60,7 +59,7 @@ def reconstruction(model, x: torch.Tensor, batch: int, seed: int, rule: Decoding
             mu, logvar = model.encoder(xb)
             logits, vel, off = model.decoder(mu)
             t = xb[..., :N_DRUMS] > 0.5
-            p = torch.sigmoid(logits) >= thr
+            p = torch.from_numpy(rule.hits(torch.sigmoid(logits).numpy())) > 0.5
             tp += int((t & p).sum())
             fp += int((~t & p).sum())
             fn += int((t & ~p).sum())

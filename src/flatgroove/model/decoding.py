@@ -9,6 +9,11 @@ per step follows Σ|Δp| over cells whose p lies in [low, high]: evenness in p b
 what is heard. Per drum the 32 thresholds are the evenly spaced quantiles of U(low, high) in a
 seeded order (stratified, not i.i.d.), so no drum is biased loud or quiet.
 
+A *count* rule sounds, in each groove, the K most probable cells, K = round(Σp): as many hits as
+the decoder expects. Between two grooves p is a blend and a fixed threshold sounds the union of
+both grooves' likely cells (midpoints 1.2× as dense as their ends); the count keeps the density of
+a groove (EXPERIMENTS E32).
+
 The rule is saved in checkpoints; generation, evaluation, the jam and the page all use it via
 GrooveVAE.decode.
 """
@@ -24,7 +29,7 @@ from flatgroove.drums import N_DRUMS
 from flatgroove.groove import N_STEPS
 from flatgroove.model.config import settings_from_dict
 
-KINDS = ("threshold", "pattern")
+KINDS = ("threshold", "pattern", "count")
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,9 @@ class DecodingRule:
 
     @cached_property
     def thresholds(self) -> np.ndarray:
-        """(32, 9) float32: each cell's threshold."""
+        """(32, 9) float32: each cell's threshold (a count rule has none: its cut depends on p)."""
+        if self.kind == "count":
+            raise ValueError("a count rule has no fixed thresholds; use hits(p)")
         if self.kind == "threshold":
             return np.full((N_STEPS, N_DRUMS), self.threshold, np.float32)
         rng = np.random.default_rng(self.seed)
@@ -55,8 +62,14 @@ class DecodingRule:
 
     def hits(self, p) -> np.ndarray:
         """Binary hits (..., 32, 9) float32 from probabilities p (..., 32, 9)."""
-        p = np.asarray(p)
-        return (p >= self.thresholds).astype(np.float32)
+        p = np.asarray(p, dtype=np.float32)
+        if self.kind != "count":
+            return (p >= self.thresholds).astype(np.float32)
+        flat = p.reshape(*p.shape[:-2], -1)
+        k = np.rint(flat.sum(-1, keepdims=True))
+        # rank of each cell, most probable first (stable: ties go to the earlier cell)
+        rank = np.argsort(np.argsort(-flat, axis=-1, kind="stable"), axis=-1, kind="stable")
+        return (rank < k).astype(np.float32).reshape(p.shape)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,12 +81,16 @@ class DecodingRule:
     def describe(self) -> str:
         if self.kind == "threshold":
             return f"threshold {self.threshold:g}"
+        if self.kind == "count":
+            return "count: the round(Σp) most probable cells"
         return f"threshold pattern U({self.low:g}, {self.high:g}), seed {self.seed}"
 
 
 def parse_rule(spec: str) -> DecodingRule:
-    """'threshold', 'threshold:0.4', 'pattern', 'pattern:0.2:0.8', 'pattern:0.2:0.8:7'."""
+    """'threshold', 'threshold:0.4', 'pattern', 'pattern:0.2:0.8', 'pattern:0.2:0.8:7', 'count'."""
     parts = spec.split(":")
+    if spec == "count":
+        return DecodingRule("count")
     try:
         if parts[0] == "threshold":
             return DecodingRule("threshold", threshold=float(parts[1]) if len(parts) > 1 else 0.5)
@@ -84,4 +101,4 @@ def parse_rule(spec: str) -> DecodingRule:
             return DecodingRule("pattern", low=lo, high=hi, seed=seed)
     except ValueError as e:
         raise ValueError(f"bad decoding rule {spec!r}: {e}") from None
-    raise ValueError(f"bad decoding rule {spec!r}; use threshold[:T] or pattern[:LOW:HIGH[:SEED]]")
+    raise ValueError(f"bad decoding rule {spec!r}; use threshold[:T], pattern[:LOW:HIGH[:SEED]] or count")

@@ -58,6 +58,9 @@ class TrainConfig:
     # (geometry.path_evenness_loss: squared CV of the expected hit flips per step under the
     # threshold pattern), weighted path_weight·λ and ramped like the flatness term
     path_weight: float = 0.0
+    # on the same lines: the inner points' expected hit count held to the line between the
+    # ends' (geometry.path_density_loss), weighted density_weight·λ, ramped the same way
+    density_weight: float = 0.0
     path_pairs: int = 4
     path_points: int = 9
     path_low: float = 0.2  # the p range whose change is heard (the decoding rule's thresholds)

@@ -282,16 +282,20 @@ class Trainer:
                                 data_share=tc.flat_data_share)
             z_fd = geometry.basis_fd_inputs(zt, tc.flat_eps)
             n_fd = len(z_fd)
-            if tc.path_weight > 0:  # lines for the heard-evenness term ride in the same call
+            lines = tc.path_weight > 0 or tc.density_weight > 0
+            if lines:  # lines for the heard-evenness and density terms ride in the same call
                 z_fd = torch.cat([z_fd, geometry.line_points(mu_all.detach(), tc.path_pairs, tc.path_points)])
             y, logits, vel, off = self._decode_with(z, z_fd, shared)
             G = geometry.metric_from_fd(y[:n_fd], len(zt), zt.shape[1], tc.flat_eps)
             ft = geometry.stein_flatness(G.double())
             ft = {"loss": ft["loss"].float(), "c2": ft["c2"].float()}
-            if tc.path_weight > 0:
+            if lines:
                 p_lines = y[n_fd:].view(tc.path_pairs, tc.path_points, N_STEPS, 3 * N_DRUMS)[..., :N_DRUMS]
-                ft["path"] = geometry.path_evenness_loss(p_lines.reshape(tc.path_pairs, tc.path_points, -1),
-                                                        tc.path_low, tc.path_high)
+                p_lines = p_lines.reshape(tc.path_pairs, tc.path_points, -1)
+            if tc.path_weight > 0:
+                ft["path"] = geometry.path_evenness_loss(p_lines, tc.path_low, tc.path_high)
+            if tc.density_weight > 0:
+                ft["density"] = geometry.path_density_loss(p_lines)
         elif fd:
             # Mixups of this batch's encodings, detached: flatness shapes the decoder only.
             # Their central-difference rows ride in the same decoder call as the batch: one
@@ -337,10 +341,11 @@ class Trainer:
                 out["flat"] = ft["loss"]
                 out["c2"] = ft["c2"]
                 loss = loss + w * lam * ft["loss"]
-                if "path" in ft:
-                    out["path"] = ft["path"]
-                    ramp = w / tc.flat_weight if tc.flat_weight > 0 else 1.0
-                    loss = loss + ramp * tc.path_weight * lam * ft["path"]
+                ramp = w / tc.flat_weight if tc.flat_weight > 0 else 1.0
+                for key, weight in (("path", tc.path_weight), ("density", tc.density_weight)):
+                    if key in ft:
+                        out[key] = ft[key]
+                        loss = loss + ramp * weight * lam * ft[key]
             out["loss"] = loss
         if shared:
             # DDP averages over ranks; the sum of the ranks' partial gradients is the whole one.
