@@ -62,7 +62,7 @@ def test_count_rule_sounds_the_expected_number_of_the_likeliest_cells():
     assert parse_rule("count").hits(mid).sum() == np.rint(mid.sum()) == 7
     assert DecodingRule("threshold", 0.4).hits(mid).sum() == 16
     with pytest.raises(ValueError, match="no fixed thresholds"):
-        parse_rule("count").thresholds
+        _ = parse_rule("count").thresholds
 
 
 def test_rule_parsing_and_errors():
