@@ -398,6 +398,8 @@ def test_the_cpu_experiment_configs_load():
         assert tc.path_weight == (float(path.group(1)) if path else 16.0), f.name
         vel = re.search(r"_vel(\d+)", f.name)
         assert tc.vel_weight == (float(vel.group(1)) if vel else 1.0), f.name
+        dens = re.search(r"_dens(\d+)", f.name)
+        assert tc.density_weight == (float(dens.group(1)) if dens else 0.0), f.name
         floor = re.search(r"_lam(\d+)", f.name)
         assert tc.lambda_min == (float(floor.group(1)) if floor else 5.0), f.name
 

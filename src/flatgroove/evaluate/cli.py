@@ -134,6 +134,6 @@ def register(sub) -> None:
                         "<!-- /flatgroove:results -->) of this Markdown file; repeatable "
                         "(README.md, the model card)")
     p.add_argument("--decoding", default=None,
-                   help="decode every model with this rule instead of its own: threshold[:T] or "
-                        "pattern[:LOW:HIGH[:SEED]]")
+                   help="decode every model with this rule instead of its own: threshold[:T], "
+                        "pattern[:LOW:HIGH[:SEED]] or count")
     p.set_defaults(func=_evaluate)

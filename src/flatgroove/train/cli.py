@@ -202,8 +202,8 @@ def register(sub) -> None:
     e.add_argument("out", help="the model file to write (e.g. my_model.pt)")
     e.add_argument("--name", default=None, help="the model's name in the file (default: the file's stem)")
     e.add_argument("--decoding", default=None,
-                   help="how p becomes heard hits for every user of the model: threshold[:T] or "
-                        "pattern[:LOW:HIGH[:SEED]] (default: the run's, else threshold 0.5)")
+                   help="how p becomes heard hits for every user of the model: threshold[:T], "
+                        "pattern[:LOW:HIGH[:SEED]] or count (default: the run's, else threshold 0.5)")
     e.set_defaults(func=_export)
 
 
