@@ -370,6 +370,14 @@ def test_the_shipped_recipe_configs_load():
     assert (mc.latent_dim, tc.flat_weight, tc.flat_exact_points, tc.lambda_init) == (16, 48.0, 16, 1000.0)
 
 
+def _named(name: str, tag: str, default, cast=float):
+    """The number a config's file name gives after `_TAG` (e.g. `_off4` → 4.0), else default."""
+    import re
+
+    m = re.search(rf"_{tag}(\d+)", name)
+    return cast(m.group(1)) if m else default
+
+
 def test_the_cpu_experiment_configs_load():
     """EXPERIMENTS.md E13–E20's configs (configs/experiments): valid flat continuations whose
     names say their offset weight, data share and path-term weight."""
@@ -390,18 +398,12 @@ def test_the_cpu_experiment_configs_load():
             assert mc.variant == "vae" and (tc.beta, tc.free_bits) == (0.2, 16.0), f.name
             continue
         assert (mc.variant, tc.flat_loss, tc.flat_ramp_epochs) == ("flat", "stein", 1.0 if wide else 0.0), f.name
-        off = re.search(r"_off(\d+)", f.name)
-        assert tc.off_weight == (float(off.group(1)) if off else 1.0), f.name
-        share = re.search(r"_data(\d+)", f.name)
-        assert tc.flat_data_share == (int(share.group(1)) / 100 if share else 0.0), f.name
-        path = re.search(r"_path(\d+)", f.name)
-        assert tc.path_weight == (float(path.group(1)) if path else 16.0), f.name
-        vel = re.search(r"_vel(\d+)", f.name)
-        assert tc.vel_weight == (float(vel.group(1)) if vel else 1.0), f.name
-        dens = re.search(r"_dens(\d+)", f.name)
-        assert tc.density_weight == (float(dens.group(1)) if dens else 0.0), f.name
-        floor = re.search(r"_lam(\d+)", f.name)
-        assert tc.lambda_min == (float(floor.group(1)) if floor else 5.0), f.name
+        assert tc.off_weight == _named(f.name, "off", 1.0), f.name
+        assert tc.flat_data_share == _named(f.name, "data", 0.0, lambda v: int(v) / 100), f.name
+        assert tc.path_weight == _named(f.name, "path", 16.0), f.name
+        assert tc.vel_weight == _named(f.name, "vel", 1.0), f.name
+        assert tc.density_weight == _named(f.name, "dens", 0.0), f.name
+        assert tc.lambda_min == _named(f.name, "lam", 5.0), f.name
 
 
 def test_the_gpu_sweep_configs_load():
@@ -427,9 +429,6 @@ def test_the_gpu_sweep_configs_load():
         w = re.search(r"_w(\d+)", f.name)
         if w:
             assert tc.flat_weight == float(w.group(1)), f.name
-        h = re.search(r"_h(\d+)", f.name)
-        assert mc.dec_hidden == (int(h.group(1)) if h else 192), f.name
-        off = re.search(r"_off(\d+)", f.name)
-        assert tc.off_weight == (float(off.group(1)) if off else 1.0), f.name
-        seed = re.search(r"_seed(\d+)", f.name)
-        assert tc.seed == (int(seed.group(1)) if seed else 0), f.name
+        assert mc.dec_hidden == _named(f.name, "h", 192, int), f.name
+        assert tc.off_weight == _named(f.name, "off", 1.0), f.name
+        assert tc.seed == _named(f.name, "seed", 0, int), f.name
