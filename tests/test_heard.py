@@ -321,7 +321,8 @@ def test_mixup_data_share_puts_that_many_points_on_the_encodings():
         geometry.mixup(z, 8, data_share=1.5)
 
 
-@pytest.mark.parametrize("key, term", [("off_weight", "off_se"), ("vel_weight", "vel_se")])
+@pytest.mark.parametrize("key, term", [("off_weight", "off_se"), ("vel_weight", "vel_se"),
+                                       ("hit_weight", "hit_bce")])
 def test_output_weights_charge_the_loss_not_the_constraint(tmp_path, key, term):
     """loss = KL + λ·(recon + (w − 1)·off_se) (and the same for vel_se): the figures (and
     GECO's recon) are unchanged."""
@@ -339,7 +340,7 @@ def test_output_weights_charge_the_loss_not_the_constraint(tmp_path, key, term):
     torch.testing.assert_close(a["recon"], b["recon"])
     assert b[term] > 0
     torch.testing.assert_close(b["loss"] - a["loss"], 3.0 * 4.0 * a[term])
-    for bad in ({key: -1.0}, {"flat_data_share": 2.0}):
+    for bad in ({key: -1.0}, {"flat_data_share": 2.0}, {"path_weight": 1.0}, {"density_weight": 1.0}):
         with pytest.raises(TrainError, match=next(iter(bad))):
             Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**bad), x, x, tmp_path / "bad", progress=False)
 
@@ -403,6 +404,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.path_weight == _named(f.name, "path", 16.0), f.name
         assert tc.vel_weight == _named(f.name, "vel", 1.0), f.name
         assert tc.density_weight == _named(f.name, "dens", 0.0), f.name
+        assert tc.hit_weight == _named(f.name, "hit", 1.0), f.name
         assert tc.lambda_min == _named(f.name, "lam", 5.0), f.name
 
 

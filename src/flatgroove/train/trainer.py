@@ -96,9 +96,12 @@ class Trainer:
             raise TrainError("the validation set is empty (a MIDI folder needs at least 2 files)")
         if not 0.0 <= tc.flat_data_share <= 1.0:
             raise TrainError(f"flat_data_share must be in [0, 1], got {tc.flat_data_share}")
-        for key in ("off_weight", "vel_weight"):
+        for key in ("off_weight", "vel_weight", "hit_weight"):
             if getattr(tc, key) < 0:
                 raise TrainError(f"{key} must be ≥ 0, got {getattr(tc, key)}")
+        if (tc.path_weight > 0 or tc.density_weight > 0) and tc.flat_loss != "stein":
+            # the lines ride in the Stein term's decoder call; elsewhere they would be ignored
+            raise TrainError("path_weight and density_weight need flat_loss = \"stein\"")
         self.mc, self.tc, self.device = mc, tc, torch.device(device)
         self.train_x, self.val_x = train_x, val_x
         self.out = Path(out)
@@ -324,9 +327,9 @@ class Trainer:
             out["kl"] = kl.mean()
         out["logits"] = logits
         whole = False  # a flatness term every rank computed in full (dbl/jvp estimators)
-        # the loss's reconstruction: offsets and velocities weighted (TrainConfig)
-        recon_w = (out["recon"] + (tc.off_weight - 1.0) * out["off_se"]
-                   + (tc.vel_weight - 1.0) * out["vel_se"])
+        # the loss's reconstruction: hits, offsets and velocities weighted (TrainConfig)
+        recon_w = (out["recon"] + (tc.hit_weight - 1.0) * out["hit_bce"]
+                   + (tc.off_weight - 1.0) * out["off_se"] + (tc.vel_weight - 1.0) * out["vel_se"])
         if m.variant == "vae":
             out["loss"] = recon_w + tc.beta * torch.clamp(out["kl"] - tc.free_bits, min=0.0)
         else:
