@@ -197,12 +197,18 @@ def test_checkpoint_round_trip(tmp_path):
     torch.testing.assert_close(m.f(z), tr.model.eval().f(z))
 
 
-def test_a_saved_checkpoint_has_the_permissions_of_any_new_file(tmp_path):
+@pytest.mark.parametrize("proc", [True, False], ids=["umask-from-proc", "umask-set-and-back"])
+def test_a_saved_checkpoint_has_the_permissions_of_any_new_file(tmp_path, monkeypatch, proc):
     """Written through a private temporary file, but shared like any file the user writes
-    (mkstemp's 0600 left exported models unreadable to a second user of the machine)."""
+    (mkstemp's 0600 left exported models unreadable to a second user of the machine); the
+    umask read from /proc where there is one, else by setting it and back."""
     import os
 
+    from flatgroove.model import checkpoint
     from flatgroove.model.checkpoint import save_checkpoint
+
+    if not proc:
+        monkeypatch.setattr(checkpoint, "_PROC_STATUS", tmp_path / "no-proc")
 
     old = os.umask(0o022)
     try:

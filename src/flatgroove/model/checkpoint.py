@@ -26,9 +26,7 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make a model shared as a file unreadable to others
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make a model shared as a file unreadable to others
     try:
         torch.save({"format": FORMAT, "version": FORMAT_VERSION, **payload}, tmp)
         os.replace(tmp, path)
@@ -36,6 +34,23 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+_PROC_STATUS = Path("/proc/self/status")
+
+
+def _umask() -> int:
+    """The process's umask. Linux shows it in /proc; elsewhere it can only be read by setting
+    it and back, which for a moment changes it for every thread."""
+    try:
+        for line in _PROC_STATUS.read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
