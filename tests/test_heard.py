@@ -405,6 +405,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.vel_weight == _named(f.name, "vel", 1.0), f.name
         assert tc.density_weight == _named(f.name, "dens", 0.0), f.name
         assert tc.hit_weight == _named(f.name, "hit", 1.0), f.name
+        assert mc.dropout == _named(f.name, "drop", 0.0, lambda v: int(v) / 100), f.name
         assert tc.lambda_min == _named(f.name, "lam", 5.0), f.name
 
 
