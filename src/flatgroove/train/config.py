@@ -38,7 +38,7 @@ class TrainConfig:
     # flat models' velocity MAE sits ~11 % above the vae's
     vel_weight: float = 1.0
     # and the hits' cross-entropy (EXPERIMENTS E35, E37): the flat models' lost F1 is precision,
-    # extra hits in silent cells; weighted 2× they buy +0.002 F1 for flatness at the data
+    # extra hits in silent cells; weighted 2× / 4× they buy +0.002 / +0.004 F1 for flatness at the data
     hit_weight: float = 1.0
     # flat: flatness loss at latent mixups
     flat_weight: float = 1.0  # λ_flat, multiplies λ·L_flat so it keeps pace with the recon term
