@@ -324,8 +324,8 @@ def test_mixup_data_share_puts_that_many_points_on_the_encodings():
 @pytest.mark.parametrize("key, term", [("off_weight", "off_se"), ("vel_weight", "vel_se"),
                                        ("hit_weight", "hit_bce")])
 def test_output_weights_charge_the_loss_not_the_constraint(tmp_path, key, term):
-    """loss = KL + λ·(recon + (w − 1)·off_se) (and the same for vel_se): the figures (and
-    GECO's recon) are unchanged."""
+    """loss = KL + λ·(recon + (w − 1)·off_se) (and the same for vel_se and hit_bce): the
+    figures (and GECO's recon) are unchanged."""
     x = torch.from_numpy(np.random.default_rng(2).random((8, 32, 27)).astype(np.float32))
     x[..., :9] = (x[..., :9] < 0.3).float()
     outs = []
@@ -380,8 +380,9 @@ def _named(name: str, tag: str, default, cast=float):
 
 
 def test_the_cpu_experiment_configs_load():
-    """EXPERIMENTS.md E13–E20's configs (configs/experiments): valid flat continuations whose
-    names say their offset weight, data share and path-term weight."""
+    """EXPERIMENTS.md's CPU configs (configs/experiments, E13 on): valid flat continuations
+    whose names say their output weights, data share, path and density weights, encoder dropout
+    and λ floor."""
     import re
     from pathlib import Path
 

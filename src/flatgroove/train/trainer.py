@@ -34,6 +34,10 @@ from flatgroove.train import distributed as D
 from flatgroove.train.config import TrainConfig
 from flatgroove.train.constraint import Geco
 
+# TrainConfig's weight on each reconstruction term in the loss (GECO's constraint stays on the
+# plain sum): one table for the loss and for the check of the settings
+OUTPUT_WEIGHTS = {"hit_weight": "hit_bce", "off_weight": "off_se", "vel_weight": "vel_se"}
+
 
 class TrainError(ValueError):
     """A run cannot start or resume; the message says why."""
@@ -96,7 +100,7 @@ class Trainer:
             raise TrainError("the validation set is empty (a MIDI folder needs at least 2 files)")
         if not 0.0 <= tc.flat_data_share <= 1.0:
             raise TrainError(f"flat_data_share must be in [0, 1], got {tc.flat_data_share}")
-        for key in ("off_weight", "vel_weight", "hit_weight"):
+        for key in OUTPUT_WEIGHTS:
             if getattr(tc, key) < 0:
                 raise TrainError(f"{key} must be ≥ 0, got {getattr(tc, key)}")
         if (tc.path_weight > 0 or tc.density_weight > 0) and tc.flat_loss != "stein":
@@ -328,8 +332,7 @@ class Trainer:
         out["logits"] = logits
         whole = False  # a flatness term every rank computed in full (dbl/jvp estimators)
         # the loss's reconstruction: hits, offsets and velocities weighted (TrainConfig)
-        recon_w = (out["recon"] + (tc.hit_weight - 1.0) * out["hit_bce"]
-                   + (tc.off_weight - 1.0) * out["off_se"] + (tc.vel_weight - 1.0) * out["vel_se"])
+        recon_w = out["recon"] + sum((getattr(tc, key) - 1.0) * out[term] for key, term in OUTPUT_WEIGHTS.items())
         if m.variant == "vae":
             out["loss"] = recon_w + tc.beta * torch.clamp(out["kl"] - tc.free_bits, min=0.0)
         else:
