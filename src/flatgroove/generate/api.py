@@ -62,12 +62,20 @@ def slerp(z_a: np.ndarray, z_b: np.ndarray, steps: int) -> np.ndarray:
     return ((np.sin((1 - t) * omega) * z_a + np.sin(t * omega) * z_b) / np.sin(omega)).astype(np.float32)
 
 
-def encode(model, grooves: list[Groove]) -> np.ndarray:
-    return model.encode(grooves)
+def encode(model, grooves: list[Groove], refine: int = 0) -> np.ndarray:
+    """Latent codes (n, d): the encoder's means, or with `refine` > 0 each moved that many steps
+    towards the point that decodes closest to its groove (GrooveVAE.refine_latent)."""
+    return model.encode(grooves, refine=_refine_steps(refine))
 
 
-def reconstruct(model, grooves: list[Groove]) -> list[Groove]:
-    out = model.reconstruct(grooves)
+def _refine_steps(refine: int) -> int:
+    if refine < 0:
+        raise GenerateError(f"refine must be >= 0 steps, got {refine}")
+    return int(refine)
+
+
+def reconstruct(model, grooves: list[Groove], refine: int = 0) -> list[Groove]:
+    out = model.reconstruct(grooves, refine=_refine_steps(refine))
     for g, src in zip(out, grooves):
         g.name = f"{src.name or 'groove'} (reconstructed)"
     return out
@@ -85,9 +93,11 @@ def sample(model, n: int = 4, temperature: float = 1.0, seed: int | None = None,
     return gs
 
 
-def interpolate(model, a: Groove, b: Groove, steps: int = 9, method: str = "line") -> list[Groove]:
-    """`steps` grooves from a to b, both ends included; the tempo glides from a's to b's."""
-    z = model.encode([a, b])
+def interpolate(model, a: Groove, b: Groove, steps: int = 9, method: str = "line",
+                refine: int = 0) -> list[Groove]:
+    """`steps` grooves from a to b, both ends included; the tempo glides from a's to b's. With
+    `refine` > 0 the ends are refined encodings (`encode`): they decode closer to a and b."""
+    z = encode(model, [a, b], refine)
     if method == "line":
         path = line(z[0], z[1], steps)
     elif method == "slerp":
@@ -103,14 +113,14 @@ def interpolate(model, a: Groove, b: Groove, steps: int = 9, method: str = "line
     return out
 
 
-def blend(model, corners: list[Groove], grid: int = 3) -> list[list[Groove]]:
+def blend(model, corners: list[Groove], grid: int = 3, refine: int = 0) -> list[list[Groove]]:
     """Bilinear 2-D blend: corners [top-left, top-right, bottom-left, bottom-right];
-    returns `grid` rows of `grid` grooves."""
+    returns `grid` rows of `grid` grooves (corners encoded as `encode` does, `refine` steps)."""
     if len(corners) != 4:
         raise GenerateError(f"blend needs 4 corner grooves, got {len(corners)}")
     if grid < 2:
         raise GenerateError("blend: grid must be >= 2")
-    z = model.encode(corners)
+    z = encode(model, corners, refine)
     tempo = float(np.mean([c.tempo for c in corners]))
     rows = []
     for i, v in enumerate(np.linspace(0, 1, grid)):

@@ -53,7 +53,7 @@ def _interpolate(args) -> int:
     _check_outputs(args)
     m = _model(args)
     a, b = resolve_groove(args.a, args.bar), resolve_groove(args.b, args.bar)
-    gs = interpolate(m, a, b, steps=args.steps, method=args.method)
+    gs = interpolate(m, a, b, steps=args.steps, method=args.method, refine=args.refine)
     return _finish(args, gs, f"{a.name} -> {b.name} ({m.variant}, {args.method})")
 
 
@@ -63,7 +63,7 @@ def _blend(args) -> int:
     _check_outputs(args)
     m = _model(args)
     corners = [resolve_groove(c, args.bar) for c in args.corners]
-    rows = blend(m, corners, grid=args.grid)
+    rows = blend(m, corners, grid=args.grid, refine=args.refine)
     return _finish(args, [g for r in rows for g in r], f"blend ({m.variant})", rows=rows,
                    corners=[c.name or f"corner {i + 1}" for i, c in enumerate(corners)])
 
@@ -84,7 +84,7 @@ def _reconstruct(args) -> int:
     m = _model(args)
     src = [resolve_groove(g, args.bar) for g in args.grooves]
     gs = []
-    for s, r in zip(src, reconstruct(m, src)):
+    for s, r in zip(src, reconstruct(m, src, refine=args.refine)):
         gs += [s, r]
     return _finish(args, gs, f"input / reconstruction ({m.variant})")
 
@@ -94,7 +94,7 @@ def _encode(args) -> int:
 
     m = _model(args)
     src = [resolve_groove(g, args.bar) for g in args.grooves]
-    z = encode(m, src)
+    z = encode(m, src, refine=args.refine)
     np.set_printoptions(precision=3, suppress=True, linewidth=120)
     for g, zi in zip(src, z):
         print(f"{g.name}: {zi}")
@@ -110,6 +110,9 @@ def _common(p, outputs: bool = True, inputs: bool = True) -> None:
     if inputs:
         p.add_argument("--bar", type=int, default=0,
                        help="first bar taken from MIDI inputs (0-based, default 0)")
+        p.add_argument("--refine", type=int, default=0, metavar="K",
+                       help="refine each input's latent code by K gradient steps on its own "
+                            "reconstruction (5-10: closer to the input; default 0, the encoder's mean)")
     if outputs:
         p.add_argument("--out", "-o", default=None, metavar="FILE.mid",
                        help="write the grooves in sequence to this MIDI file (markers name them)")

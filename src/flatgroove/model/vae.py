@@ -78,12 +78,40 @@ class GrooveVAE(nn.Module):
             x = x.unsqueeze(0)
         return x.to(self.device)
 
-    @torch.inference_mode()
-    def encode(self, grooves, batch: int = 512) -> np.ndarray:
-        """Posterior means (n, d) of grooves (a list of Grooves or features (n, 32, 27))."""
+    def encode(self, grooves, batch: int = 512, refine: int = 0) -> np.ndarray:
+        """Posterior means (n, d) of grooves (a list of Grooves or features (n, 32, 27)); with
+        `refine` > 0, each then moved by that many steps towards the point that decodes closest
+        to its groove (`refine_latent`)."""
+        if refine < 0:
+            raise ValueError(f"refine must be >= 0 steps, got {refine}")
         x = self._features(grooves)
-        out = [self.encoder(x[s : s + batch])[0] for s in range(0, len(x), batch)]
+        out = []
+        for s in range(0, len(x), batch):
+            with torch.inference_mode():
+                mu, logvar = self.encoder(x[s : s + batch])[:2]
+            out.append(self.refine_latent(x[s : s + batch], mu, logvar, refine) if refine else mu)
         return torch.cat(out).cpu().numpy() if out else np.zeros((0, self.latent_dim), np.float32)
+
+    def refine_latent(self, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, steps: int = 10,
+                      step: float = 0.1, anchor: float = 1.0) -> torch.Tensor:
+        """Semi-amortised encoding: `steps` Adam steps on z from the encoder's mean, minimising
+        the groove's reconstruction plus anchor · ½‖(z − μ)/σ‖² (the posterior as a prior keeps z
+        where the decoder was trained and flattened), the step `step` × the median σ; the
+        weights are left untouched. 5–10 steps converge (EXPERIMENTS, E38's probe: hit F1 +0.014
+        for `flat`, +0.027 for `vae` on validation)."""
+        mu, sd = mu.detach().clone(), (0.5 * logvar.detach()).exp()
+        z = mu.clone().requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=step * sd.median().item())
+        with torch.enable_grad():
+            for _ in range(steps):
+                opt.zero_grad()
+                loss = self.reconstruction(x, *self.decoder(z))["recon"]
+                loss = loss + anchor * 0.5 * ((z - mu) / sd).square().sum(1)
+                # only z is stepped: the weights' gradients are not kept
+                (g,) = torch.autograd.grad(loss.sum(), z)
+                z.grad = g
+                opt.step()
+        return z.detach()
 
     @torch.inference_mode()
     def decode_arrays(self, z) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -105,9 +133,9 @@ class GrooveVAE(nn.Module):
         return [Groove.from_features(np.concatenate([h, vi, oi], axis=-1), tempo=tempo)
                 for h, vi, oi in zip(hits, v, o)]
 
-    def reconstruct(self, grooves, threshold: float | None = None) -> list[Groove]:
+    def reconstruct(self, grooves, threshold: float | None = None, refine: int = 0) -> list[Groove]:
         gs = [grooves] if isinstance(grooves, Groove) else grooves
-        z = self.encode(gs)
+        z = self.encode(gs, refine=refine)
         tempos = [g.tempo for g in gs] if gs and isinstance(gs[0], Groove) else [120.0] * len(z)
         return [self.decode(zi, tempo=t, threshold=threshold)[0] for zi, t in zip(z, tempos)]
 
