@@ -381,8 +381,8 @@ def _named(name: str, tag: str, default, cast=float):
 
 def test_the_cpu_experiment_configs_load():
     """EXPERIMENTS.md's CPU configs (configs/experiments, E13 on): valid flat continuations
-    whose names say their output weights, data share, path and density weights, encoder dropout
-    and λ floor."""
+    whose names say their output weights, data share, path and density weights, encoder dropout,
+    λ floor and weight decay."""
     import re
     from pathlib import Path
 
@@ -396,6 +396,7 @@ def test_the_cpu_experiment_configs_load():
         wide = re.search(r"_wide(\d+)", f.name)
         hidden = wide or re.search(r"_h(\d+)", f.name)
         assert mc.dec_hidden == (int(hidden.group(1)) if hidden else 192), f.name
+        assert tc.weight_decay == _named(f.name, "wd", 0.0), f.name
         if "_vae_" in f.name:  # a baseline control (E29): the vae's own loss, nothing flat
             assert mc.variant == "vae" and (tc.beta, tc.free_bits) == (0.2, 16.0), f.name
             continue

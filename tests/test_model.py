@@ -191,6 +191,33 @@ def test_resume_gives_the_same_state_as_an_uninterrupted_run(tmp_path):
     assert steps == list(range(1, 10))
 
 
+def test_weight_decay_shrinks_only_the_encoder_and_decoder_matrices(tmp_path):
+    """weight_decay > 0: AdamW decays the encoder's and decoder's weight matrices and nothing
+    else (with no gradient, a decayed weight shrinks by lr·wd a step; the rest stay); 0 is Adam;
+    a negative value is refused."""
+    x = _data(8)
+    mc = ModelConfig(variant="flat", **TINY)
+    tc = TrainConfig(epochs=1, batch_size=8, checkpoint_every=0, weight_decay=0.5, lr=1e-2)
+    tr = Trainer(mc, tc, x, x, tmp_path, progress=False)
+    assert isinstance(tr.opt, torch.optim.AdamW)
+    decayed = {n for g in tr.opt.param_groups if g["weight_decay"] for p in g["params"]
+               for n, q in tr.model.named_parameters() if q is p}
+    names = dict(tr.model.named_parameters())
+    assert "decoder.rnn.weight_hh_l0" in decayed and "encoder.out.weight" in decayed
+    assert not any(n.endswith("bias") or n.startswith("prior.") or n == "decoder.steps" for n in decayed)
+    before = {n: p.detach().clone() for n, p in names.items()}
+    for p in names.values():  # zero gradients: only the decay moves a weight
+        p.grad = torch.zeros_like(p)
+    tr.opt.step()
+    for n, p in names.items():
+        want = before[n] * (1 - 1e-2 * 0.5) if n in decayed else before[n]
+        torch.testing.assert_close(p.detach(), want, msg=n)
+    assert isinstance(Trainer(mc, TrainConfig(epochs=1, batch_size=8), x, x, tmp_path / "a",
+                              progress=False).opt, torch.optim.Adam)
+    with pytest.raises(TrainError, match="weight_decay"):
+        Trainer(mc, TrainConfig(epochs=1, weight_decay=-1.0), x, x, tmp_path / "b", progress=False)
+
+
 def test_resume_refuses_another_variant_and_weights_only(tmp_path):
     x = _data(8)
     tc = TrainConfig(epochs=1, batch_size=8, checkpoint_every=0)

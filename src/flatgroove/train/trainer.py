@@ -117,7 +117,7 @@ class Trainer:
         self.warnings: list[str] = []
         torch.manual_seed(tc.seed)
         self.model = GrooveVAE(mc).to(self.device)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=tc.lr)
+        self.opt = self._optimiser()
         self.geco = Geco(tc.kappa, tc.geco_nu, tc.geco_ema, tc.lambda_init, tc.lambda_min,
                          tc.lambda_max)
         self.step = 0
@@ -127,6 +127,21 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(train_x) / tc.batch_size)
         if tc.init_from:
             self.warm_start(tc.init_from)
+
+    def _optimiser(self) -> torch.optim.Optimizer:
+        """Adam; with weight_decay, AdamW decaying only the encoder's and decoder's weight
+        matrices (not biases, the step embedding or the prior's pseudo-inputs)."""
+        tc = self.tc
+        if tc.weight_decay < 0:
+            raise TrainError(f"weight_decay must be >= 0, got {tc.weight_decay}")
+        if not tc.weight_decay:
+            return torch.optim.Adam(self.model.parameters(), lr=tc.lr)
+        decay, rest = [], []
+        for name, p in self.model.named_parameters():
+            matrix = p.dim() >= 2 and name.startswith(("encoder.", "decoder.")) and name != "decoder.steps"
+            (decay if matrix else rest).append(p)
+        return torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay},
+                                  {"params": rest, "weight_decay": 0.0}], lr=tc.lr)
 
     def warm_start(self, path: str | Path) -> None:
         """Encoder and decoder weights from a trained model of the same sizes (a converged vae
