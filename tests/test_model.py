@@ -51,8 +51,8 @@ def test_shapes_and_user_api(variant):
 
 def test_refined_encodings_decode_closer_to_their_grooves_and_leave_the_weights_alone():
     """encode(refine=K): K steps on z from the encoder's mean lower each groove's objective
-    (reconstruction + the posterior anchor); refine=0 is the mean; no weight moves or keeps a
-    gradient; a negative K is refused."""
+    (reconstruction + the posterior anchor), each groove independently of its batch; refine=0
+    is the mean; no weight moves or keeps a gradient; a negative K is refused."""
     torch.manual_seed(0)
     m = GrooveVAE(ModelConfig(variant="flat", **TINY)).eval()
     gs = grooves(5)
@@ -60,6 +60,8 @@ def test_refined_encodings_decode_closer_to_their_grooves_and_leave_the_weights_
     before = {k: v.clone() for k, v in m.state_dict().items()}
     z0, z8 = m.encode(gs), m.encode(gs, refine=8)
     np.testing.assert_array_equal(z0, m.encode(gs, refine=0))
+    # each groove on its own: the same code alone as in a batch
+    np.testing.assert_allclose(m.encode(gs[2:3], refine=8)[0], z8[2], rtol=1e-4, atol=1e-5)
     with torch.no_grad():
         mu, logvar = m.encoder(x)[:2]
         sd = (0.5 * logvar).exp()
