@@ -65,17 +65,11 @@ def slerp(z_a: np.ndarray, z_b: np.ndarray, steps: int) -> np.ndarray:
 def encode(model, grooves: list[Groove], refine: int = 0) -> np.ndarray:
     """Latent codes (n, d): the encoder's means, or with `refine` > 0 each moved that many steps
     towards the point that decodes closest to its groove (GrooveVAE.refine_latent)."""
-    return model.encode(grooves, refine=_refine_steps(refine))
-
-
-def _refine_steps(refine: int) -> int:
-    if refine < 0:
-        raise GenerateError(f"refine must be >= 0 steps, got {refine}")
-    return int(refine)
+    return model.encode(grooves, refine=refine)
 
 
 def reconstruct(model, grooves: list[Groove], refine: int = 0) -> list[Groove]:
-    out = model.reconstruct(grooves, refine=_refine_steps(refine))
+    out = model.reconstruct(grooves, refine=refine)
     for g, src in zip(out, grooves):
         g.name = f"{src.name or 'groove'} (reconstructed)"
     return out

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from flatgroove.drums import N_DRUMS
+from flatgroove.errors import GenerateError
 from flatgroove.groove import Groove, stack_features
 from flatgroove.model.config import ModelConfig
 from flatgroove.model.decoder import Decoder, geometry_output
@@ -82,8 +83,8 @@ class GrooveVAE(nn.Module):
         """Posterior means (n, d) of grooves (a list of Grooves or features (n, 32, 27)); with
         `refine` > 0, each then moved by that many steps towards the point that decodes closest
         to its groove (`refine_latent`)."""
-        if refine < 0:
-            raise ValueError(f"refine must be >= 0 steps, got {refine}")
+        if refine < 0:  # the one check of it: the generation API and the CLI pass it through
+            raise GenerateError(f"refine must be >= 0 steps, got {refine}")
         x = self._features(grooves)
         out = []
         for s in range(0, len(x), batch):
