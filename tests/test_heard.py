@@ -1,6 +1,8 @@
 """Heard metrics on decoded paths, the decoding rule, the Stein flatness loss on the exact G,
 and the warm start: small patterns written in code."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -207,8 +209,8 @@ def test_warm_start_loads_encoder_and_decoder_and_sets_kappa_from_training_batch
     rec = tr.train_reconstruction()
     assert tr.tc.kappa == pytest.approx(1.1 * rec) and tr.geco.kappa == pytest.approx(1.1 * rec)
     with pytest.raises(TrainError, match="sizes differ"):
-        Trainer(ModelConfig(variant="flat", **{**TINY, "latent_dim": 5}), tc, x, x[:8], tmp_path / "r2",
-                progress=False)
+        Trainer(ModelConfig(variant="flat", **{**TINY, "enc_hidden": TINY["enc_hidden"] + 4}), tc, x, x[:8],
+                tmp_path / "r2", progress=False)
     with pytest.raises(TrainError, match="cannot warm-start"):
         Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(init_from=str(tmp_path / "no.pt")), x,
                 x[:8], tmp_path / "r3", progress=False)
@@ -237,6 +239,39 @@ def test_warm_start_into_a_smaller_latent_keeps_the_informative_dimensions(tmp_p
     with torch.no_grad():
         for a, b in zip(tr.model.decoder(z), vae.decoder(full)):
             torch.testing.assert_close(a, b)
+
+
+def test_warm_start_into_a_larger_latent_starts_at_the_source_and_the_prior(tmp_path):
+    """d 4 → 6 from a flat model: the old dimensions encode as before and the new ones at the
+    prior (mean 0, σ 1); at z with zeros in the new dimensions the decoder is the source's, yet
+    it reads them (a flatness term sees them); the grown VHP prior is the source's times a
+    standard normal on the new dimensions."""
+    x = torch.from_numpy(np.random.default_rng(1).random((24, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.2).float()
+    torch.manual_seed(0)
+    src = GrooveVAE(ModelConfig(variant="flat", **TINY)).eval()
+    save_checkpoint(tmp_path / "s.pt", {"model_config": src.config.to_dict(), "state_dict": src.state_dict()})
+    tr = Trainer(ModelConfig(variant="flat", **{**TINY, "latent_dim": 6}),
+                 TrainConfig(init_from=str(tmp_path / "s.pt"), batch_size=8), x, x[:8],
+                 tmp_path / "run", progress=False)
+    assert "4 → 6" in tr.grow_note
+    m = tr.model.eval()
+    with torch.no_grad():
+        mu, lv = m.encoder(x[:5])
+        mu0, lv0 = src.encoder(x[:5])
+        torch.testing.assert_close(mu[:, :4], mu0)
+        torch.testing.assert_close(lv[:, :4], lv0)
+        assert mu[:, 4:].abs().max() == 0 and lv[:, 4:].abs().max() == 0
+        z = torch.randn(5, 6)
+        z0 = z.clone()
+        z0[:, 4:] = 0
+        for a, b in zip(m.decoder(z0), src.decoder(z[:, :4])):
+            torch.testing.assert_close(a, b)
+        assert (m.decoder(z)[0] - m.decoder(z0)[0]).abs().max() > 1e-4
+        noise = torch.randn(8, 5, 6)
+        std = -0.5 * (math.log(2 * math.pi) + z[:, 4:] ** 2).sum(-1)
+        torch.testing.assert_close(m.prior.log_prob(z, noise=noise),
+                                   src.prior.log_prob(z[:, :4], noise=noise[..., :4]) + std)
 
 
 def test_warm_start_into_a_wider_decoder_decodes_as_the_source(tmp_path):

@@ -76,7 +76,7 @@ def _train(args: argparse.Namespace) -> int:
     try:
         tr = Trainer(mc, tc, train.tensors(), val.tensors(), out, device=device, data_info=info,
                      progress=ctx.is_main, dist=ctx)
-        for note in ("projection_note", "widen_note", "kappa_note"):
+        for note in ("projection_note", "grow_note", "widen_note", "kappa_note"):
             if getattr(tr, note, None) and not args.resume:
                 say(getattr(tr, note))
         if args.resume:
@@ -182,7 +182,8 @@ def register(sub) -> None:
                    help="with --kappa-from: κ = this × the baseline's figure (default 1)")
     p.add_argument("--init-from", dest="init_from", default=None,
                    help="warm start: encoder and decoder weights from this checkpoint (a larger latent_dim is "
-                   "projected onto its most informative dimensions; a wider decoder keeps its function)")
+                   "projected onto its most informative dimensions, a smaller one grown with new dimensions at the prior; "
+                   "a wider decoder keeps its function)")
     p.add_argument("--kappa-train-slack", dest="kappa_train_slack", type=float, default=None,
                    help="with --init-from: κ = this × the warm model's reconstruction on training batches")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")

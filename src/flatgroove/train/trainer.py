@@ -159,10 +159,13 @@ class Trainer:
         d_src = int(ck["model_config"].get("latent_dim", self.mc.latent_dim))
         if d_src > self.mc.latent_dim:
             keep = self._project_latent(ck, keep, d_src)
+        elif d_src < self.mc.latent_dim:
+            keep = self._grow_latent(keep, src, d_src)
         h_src = int(ck["model_config"].get("dec_hidden", self.mc.dec_hidden))
         if h_src < self.mc.dec_hidden:
             keep = self._widen_decoder(keep, h_src)
-        # A prior of the same kind and size comes along too (a flat run continued from a flat run).
+        # A prior of the same kind and size comes along too (a flat run continued from a flat run;
+        # a grown latent's prior was grown with it).
         prior = {k: v.float() for k, v in src.items() if k.startswith("prior.")}
         own_prior = {k: v for k, v in self.model.state_dict().items() if k.startswith("prior.")}
         if own_prior and set(prior) == set(own_prior) and all(prior[k].shape == own_prior[k].shape for k in prior):
@@ -171,7 +174,7 @@ class Trainer:
         missing = [k for k in own if k.startswith(parts) and k not in keep]
         if bad or missing:
             raise TrainError(f"cannot warm-start from {path}: its encoder/decoder sizes differ "
-                             f"(e.g. {(bad or missing)[0]}); use the same encoder, a decoder no narrower and a latent_dim no larger")
+                             f"(e.g. {(bad or missing)[0]}); use the same encoder and a decoder no narrower")
         self.model.load_state_dict(keep, strict=False)
         if self.tc.kappa_train_slack > 0:
             rec = D.broadcast_object(self.train_reconstruction(), self.dist)
@@ -203,6 +206,53 @@ class Trainer:
         out["decoder.init.weight"] = keep["decoder.init.weight"][:, idx]
         wi = keep["decoder.rnn.weight_ih_l0"]  # input = [z, step embedding]
         out["decoder.rnn.weight_ih_l0"] = torch.cat([wi[:, idx], wi[:, d_src:]], 1)
+        return out
+
+    def _grow_latent(self, keep: dict, src: dict, d_src: int) -> dict:
+        """Warm start into a larger latent space (d_src → latent_dim): the source's dimensions
+        keep their rows and columns; each new one starts at its prior (encoder mean 0, σ 1: no
+        KL) and is read by the decoder through small random input weights (a quarter of the
+        scale of the old columns), so the model starts close to the source's function while a
+        flatness term sees the new directions (nearly collapsed, which Stein's loss charges)
+        and must put them to use. A VHP prior is grown exactly: the new z dimensions are a
+        standard normal independent of ζ, and the new ζ dimensions are read by nothing."""
+        d, own = self.mc.latent_dim, self.model.state_dict()
+        new = d - d_src
+        gen = torch.Generator().manual_seed(self.tc.seed)
+        out = dict(keep)
+        w, b = keep["encoder.out.weight"], keep["encoder.out.bias"]
+        zw, zb = w.new_zeros(new, w.shape[1]), b.new_zeros(new)
+        out["encoder.out.weight"] = torch.cat([w[:d_src], zw, w[d_src:], zw])  # [mu | logvar] rows
+        out["encoder.out.bias"] = torch.cat([b[:d_src], zb, b[d_src:], zb])
+
+        def more_columns(m: torch.Tensor, at: int) -> torch.Tensor:
+            scale = 0.25 * float(m[:, :d_src].std())
+            cols = torch.randn(m.shape[0], new, generator=gen) * scale
+            return torch.cat([m[:, :at], cols, m[:, at:]], 1)
+
+        out["decoder.init.weight"] = more_columns(keep["decoder.init.weight"], d_src)
+        out["decoder.rnn.weight_ih_l0"] = more_columns(keep["decoder.rnn.weight_ih_l0"], d_src)  # [z, step]
+        out.update(self._grow_prior(src, own, d_src))
+        self.grow_note = f"latent grown {d_src} → {d}: the {new} new dimensions start at the prior"
+        return out
+
+    @staticmethod
+    def _grow_prior(src: dict, own: dict, d_src: int) -> dict:
+        """The VHP prior's two MLPs (input d, output [mu | logvar] of d each) with zero input
+        columns and zero output rows for the new dimensions: p(z | ζ) is N(0, 1) on them and
+        q(ζ | z) is N(0, 1) on the new ζ, so log p(z) gains exactly a standard normal term."""
+        prior = {k: v.float() for k, v in src.items() if k.startswith("prior.")}
+        if not prior or set(prior) != {k for k in own if k.startswith("prior.")}:
+            return {}  # no prior to grow (a vae source, or a vae being grown): it starts fresh
+        out = dict(prior)
+        for mlp in ("p_z", "q_zeta"):
+            first, last = f"prior.{mlp}.0.weight", f"prior.{mlp}.4"
+            w = prior[first]
+            out[first] = torch.cat([w, w.new_zeros(w.shape[0], own[first].shape[1] - d_src)], 1)
+            for part in ("weight", "bias"):
+                v, tgt = prior[f"{last}.{part}"], own[f"{last}.{part}"]
+                z = v.new_zeros(tgt.shape[0] // 2 - d_src, *v.shape[1:])
+                out[f"{last}.{part}"] = torch.cat([v[:d_src], z, v[d_src:], z])
         return out
 
     def _widen_decoder(self, keep: dict, h_src: int) -> dict:
