@@ -242,10 +242,10 @@ def test_warm_start_into_a_smaller_latent_keeps_the_informative_dimensions(tmp_p
 
 
 def test_warm_start_into_a_larger_latent_starts_at_the_source_and_the_prior(tmp_path):
-    """d 4 → 6 from a flat model: the old dimensions encode as before and the new ones at the
-    prior (mean 0, σ 1); at z with zeros in the new dimensions the decoder is the source's, yet
-    it reads them (a flatness term sees them); the grown VHP prior is the source's times a
-    standard normal on the new dimensions."""
+    """d 4 → 6 from a flat model: the old dimensions encode as before and the new ones empty
+    (mean 0) at the source's posterior σ; at z with zeros in the new dimensions the decoder is
+    the source's, yet it reads them (a flatness term sees them); the grown VHP prior is the
+    source's times an independent normal at the source prior's spread on the new dimensions."""
     x = torch.from_numpy(np.random.default_rng(1).random((24, 32, 27)).astype(np.float32))
     x[..., :9] = (x[..., :9] < 0.2).float()
     torch.manual_seed(0)
@@ -261,7 +261,11 @@ def test_warm_start_into_a_larger_latent_starts_at_the_source_and_the_prior(tmp_
         mu0, lv0 = src.encoder(x[:5])
         torch.testing.assert_close(mu[:, :4], mu0)
         torch.testing.assert_close(lv[:, :4], lv0)
-        assert mu[:, 4:].abs().max() == 0 and lv[:, 4:].abs().max() == 0
+        assert mu[:, 4:].abs().max() == 0
+        # the new posterior σ is the source's typical one, the prior's spread its typical spread
+        sig = (0.5 * src.encoder(x)[1]).exp().mean(0).median()
+        torch.testing.assert_close((0.5 * lv[:, 4:]).exp(), sig.expand(5, 2), rtol=1e-4, atol=1e-5)
+        s = src.prior.sample(2048).std(0).median()
         z = torch.randn(5, 6)
         z0 = z.clone()
         z0[:, 4:] = 0
@@ -269,7 +273,9 @@ def test_warm_start_into_a_larger_latent_starts_at_the_source_and_the_prior(tmp_
             torch.testing.assert_close(a, b)
         assert (m.decoder(z)[0] - m.decoder(z0)[0]).abs().max() > 1e-4
         noise = torch.randn(8, 5, 6)
-        std = -0.5 * (math.log(2 * math.pi) + z[:, 4:] ** 2).sum(-1)
+        grown = (0.5 * m.prior.p_z[4].bias[10:]).exp()  # logvar rows of the new dimensions
+        torch.testing.assert_close(grown, torch.full((2,), min(float(s), math.exp(1.95))), rtol=0.1, atol=0)
+        std = -0.5 * (torch.log(2 * math.pi * grown**2) + (z[:, 4:] / grown) ** 2).sum(-1)
         torch.testing.assert_close(m.prior.log_prob(z, noise=noise),
                                    src.prior.log_prob(z[:, :4], noise=noise[..., :4]) + std)
 

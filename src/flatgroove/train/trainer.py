@@ -160,7 +160,7 @@ class Trainer:
         if d_src > self.mc.latent_dim:
             keep = self._project_latent(ck, keep, d_src)
         elif d_src < self.mc.latent_dim:
-            keep = self._grow_latent(keep, src, d_src)
+            keep = self._grow_latent(ck, keep, d_src)
         h_src = int(ck["model_config"].get("dec_hidden", self.mc.dec_hidden))
         if h_src < self.mc.dec_hidden:
             keep = self._widen_decoder(keep, h_src)
@@ -208,22 +208,26 @@ class Trainer:
         out["decoder.rnn.weight_ih_l0"] = torch.cat([wi[:, idx], wi[:, d_src:]], 1)
         return out
 
-    def _grow_latent(self, keep: dict, src: dict, d_src: int) -> dict:
-        """Warm start into a larger latent space (d_src → latent_dim): the source's dimensions
-        keep their rows and columns; each new one starts at its prior (encoder mean 0, σ 1: no
-        KL) and is read by the decoder through small random input weights (a quarter of the
-        scale of the old columns), so the model starts close to the source's function while a
-        flatness term sees the new directions (nearly collapsed, which Stein's loss charges)
-        and must put them to use. A VHP prior is grown exactly: the new z dimensions are a
-        standard normal independent of ζ, and the new ζ dimensions are read by nothing."""
+    def _grow_latent(self, ck: dict, keep: dict, d_src: int) -> dict:
+        """Warm start into a larger latent space (d_src → latent_dim). The source's dimensions
+        keep their weights; each new one starts uninformative but at the source's scale: encoder
+        mean 0 and the source's typical posterior σ, prior N(0, s²) with s the source prior's
+        typical spread (a flat model's codes spread ≈ 20, and a new dimension held at N(0, 1)
+        would charge ≈ μ²/2 nats for spreading like the others: E40 measured it stay empty). The
+        decoder reads the new dimensions through small random input weights (¼ of the old
+        columns' scale), so at the source's codes (zeros in the new dimensions) the model decodes
+        exactly as the source, while a flatness term sees the new, nearly collapsed directions
+        and makes them move the output."""
         d, own = self.mc.latent_dim, self.model.state_dict()
         new = d - d_src
+        sigma, spread = self._latent_scales(ck)
         gen = torch.Generator().manual_seed(self.tc.seed)
         out = dict(keep)
         w, b = keep["encoder.out.weight"], keep["encoder.out.bias"]
-        zw, zb = w.new_zeros(new, w.shape[1]), b.new_zeros(new)
+        zw = w.new_zeros(new, w.shape[1])
         out["encoder.out.weight"] = torch.cat([w[:d_src], zw, w[d_src:], zw])  # [mu | logvar] rows
-        out["encoder.out.bias"] = torch.cat([b[:d_src], zb, b[d_src:], zb])
+        out["encoder.out.bias"] = torch.cat([b[:d_src], b.new_zeros(new), b[d_src:],
+                                             b.new_full((new,), 2 * math.log(sigma))])
 
         def more_columns(m: torch.Tensor, at: int) -> torch.Tensor:
             scale = 0.25 * float(m[:, :d_src].std())
@@ -232,15 +236,26 @@ class Trainer:
 
         out["decoder.init.weight"] = more_columns(keep["decoder.init.weight"], d_src)
         out["decoder.rnn.weight_ih_l0"] = more_columns(keep["decoder.rnn.weight_ih_l0"], d_src)  # [z, step]
-        out.update(self._grow_prior(src, own, d_src))
-        self.grow_note = f"latent grown {d_src} → {d}: the {new} new dimensions start at the prior"
+        out.update(self._grow_prior(ck["state_dict"], own, d_src, spread))
+        self.grow_note = (f"latent grown {d_src} → {d}: the {new} new dimensions start empty at the "
+                          f"source's scale (posterior σ {sigma:.3g}, prior spread {spread:.3g})")
         return out
 
+    @torch.no_grad()
+    def _latent_scales(self, ck: dict, batches: int = 8) -> tuple[float, float]:
+        """The source's median posterior σ on training batches, and the median spread of its
+        prior's samples per dimension (1 for a standard normal prior)."""
+        src = model_from_checkpoint(ck).to(self.device).eval()
+        sig = torch.cat([(0.5 * src.encoder(x)[1]).exp() for x in self._fixed_train_batches(batches)])
+        spread = src.prior.sample(2048).std(0).median() if src.prior is not None else torch.tensor(1.0)
+        return float(sig.mean(0).median()), float(spread)
+
     @staticmethod
-    def _grow_prior(src: dict, own: dict, d_src: int) -> dict:
+    def _grow_prior(src: dict, own: dict, d_src: int, spread: float) -> dict:
         """The VHP prior's two MLPs (input d, output [mu | logvar] of d each) with zero input
-        columns and zero output rows for the new dimensions: p(z | ζ) is N(0, 1) on them and
-        q(ζ | z) is N(0, 1) on the new ζ, so log p(z) gains exactly a standard normal term."""
+        columns and zero output weights for the new dimensions: p(z | ζ) is N(0, s²) on them
+        (s at most e² ≈ 7.4, the prior's variance clamp: its mean network learns the rest) and
+        q(ζ | z) is N(0, 1) on the new ζ, so log p(z) gains exactly an independent normal term."""
         prior = {k: v.float() for k, v in src.items() if k.startswith("prior.")}
         if not prior or set(prior) != {k for k in own if k.startswith("prior.")}:
             return {}  # no prior to grow (a vae source, or a vae being grown): it starts fresh
@@ -249,10 +264,11 @@ class Trainer:
             first, last = f"prior.{mlp}.0.weight", f"prior.{mlp}.4"
             w = prior[first]
             out[first] = torch.cat([w, w.new_zeros(w.shape[0], own[first].shape[1] - d_src)], 1)
+            lv = min(2 * math.log(spread), 3.9) if mlp == "p_z" else 0.0
             for part in ("weight", "bias"):
                 v, tgt = prior[f"{last}.{part}"], own[f"{last}.{part}"]
                 z = v.new_zeros(tgt.shape[0] // 2 - d_src, *v.shape[1:])
-                out[f"{last}.{part}"] = torch.cat([v[:d_src], z, v[d_src:], z])
+                out[f"{last}.{part}"] = torch.cat([v[:d_src], z, v[d_src:], z + (lv if part == "bias" else 0.0)])
         return out
 
     def _widen_decoder(self, keep: dict, h_src: int) -> dict:
