@@ -182,7 +182,7 @@ def register(sub) -> None:
                    help="with --kappa-from: κ = this × the baseline's figure (default 1)")
     p.add_argument("--init-from", dest="init_from", default=None,
                    help="warm start: encoder and decoder weights from this checkpoint (a larger latent_dim is "
-                   "projected onto its most informative dimensions, a smaller one grown with new dimensions at the prior; "
+                   "projected onto its most informative dimensions, a smaller one grown with new, empty dimensions; "
                    "a wider decoder keeps its function)")
     p.add_argument("--kappa-train-slack", dest="kappa_train_slack", type=float, default=None,
                    help="with --init-from: κ = this × the warm model's reconstruction on training batches")
