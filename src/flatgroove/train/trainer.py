@@ -212,12 +212,13 @@ class Trainer:
         """Warm start into a larger latent space (d_src → latent_dim). The source's dimensions
         keep their weights; each new one starts uninformative but at the source's scale: encoder
         mean 0 and the source's typical posterior σ, prior N(0, s²) with s the source prior's
-        typical spread (a flat model's codes spread ≈ 20, and a new dimension held at N(0, 1)
-        would charge ≈ μ²/2 nats for spreading like the others: E40 measured it stay empty). The
-        decoder reads the new dimensions through small random input weights (¼ of the old
-        columns' scale), so at the source's codes (zeros in the new dimensions) the model decodes
-        exactly as the source, while a flatness term sees the new, nearly collapsed directions
-        and makes them move the output."""
+        typical spread (a flat model's codes spread ≈ 20; at N(0, 1) spreading like the others
+        would cost ≈ μ²/2 nats). The decoder reads the new dimensions through small random input
+        weights (¼ of the old columns' scale), so at the source's codes (zeros in the new
+        dimensions) the model decodes exactly as the source, while a flatness term sees the new,
+        nearly collapsed directions and makes them move the output. Measured (E40, E40b): a
+        converged flat model still leaves them empty in a fine-tune; to use more dimensions,
+        flatten from a larger projection."""
         d, own = self.mc.latent_dim, self.model.state_dict()
         new = d - d_src
         sigma, spread = self._latent_scales(ck)
