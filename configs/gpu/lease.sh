@@ -3,7 +3,8 @@
 # shipped vae, side by side on one H200, each fitted into BUDGET minutes; the validation look runs
 # on the CPU sandbox afterwards (no device time spent on it). ROUND=round3 is E27 as run (from
 # the 25-epoch, 192-unit vae of then); round4 (E30) starts E27's best recipes from
-# the 448-unit vae of E29. E27 started from the vae shipped before E29: INIT=vae-e27.pt after
+# the 448-unit vae of E29; round5 (prepared in session 10, not yet run) projects it to d = 20–24
+# with sessions 7–8's terms from the start (EXPERIMENTS E41). E27 started from the vae shipped before E29: INIT=vae-e27.pt after
 # `git show ca718bc:src/flatgroove/presets/vae.pt > vae-e27.pt`. Carry gpu/groove (a copy of the
 # Groove MIDI Dataset; it parses in seconds, so no window cache) and .whl (symusic and its
 # needs) as round1.sh says; the exports (threshold 0.4, the selection's decoding) and the logs
