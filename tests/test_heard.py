@@ -416,7 +416,7 @@ def _named(name: str, tag: str, default, cast=float):
     """The number a config's file name gives after `_TAG` (e.g. `_off4` → 4.0), else default."""
     import re
 
-    m = re.search(rf"_{tag}(\d+)", name)
+    m = re.search(rf"_{tag}(\d+(?:\.\d+)?)", name)
     return cast(m.group(1)) if m else default
 
 
@@ -466,6 +466,14 @@ def test_the_gpu_sweep_configs_load():
     assert len(prepared) == 8
     prepared += sorted((gpu / "round4").glob("*.toml"))  # E27's recipes from E29's vae (E30)
     assert len(prepared) == 8 + 4
+    round5 = sorted((gpu / "round5").glob("*.toml"))  # E41's pointer: d = 20–24 with sessions 7–8's terms
+    assert len(round5) == 8
+    for f in round5:
+        _, tc = load_config(f)
+        assert tc.weight_decay == _named(f.name, "wd", 0.0), f.name
+        assert (tc.vel_weight, tc.density_weight) == (_named(f.name, "vel", 1.0), _named(f.name, "dens", 0.0)), f.name
+        assert tc.flat_data_share == _named(f.name, "data", 0.0, lambda v: int(v) / 100), f.name
+    prepared += round5
     for f in files + prepared:
         mc, tc = load_config(f)
         assert mc.variant == "flat" and tc.flat_loss == "stein", f.name
