@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 LOG2PI = math.log(2 * math.pi)
+LOGVAR_MIN, LOGVAR_MAX = -10.0, 4.0  # the prior's conditionals' log-variances stay in this range
 
 
 def log_normal(x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -43,11 +44,11 @@ class VHPPrior(nn.Module):
 
     def p_z_given(self, zeta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.p_z(zeta).chunk(2, -1)
-        return mu, logvar.clamp(-10.0, 4.0)
+        return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
 
     def q_zeta_given(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.q_zeta(z).chunk(2, -1)
-        return mu, logvar.clamp(-10.0, 4.0)
+        return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
 
     def log_prob(self, z: torch.Tensor, samples: int | None = None,
                  noise: torch.Tensor | None = None) -> torch.Tensor:

@@ -29,6 +29,7 @@ from flatgroove.model.checkpoint import (
 )
 from flatgroove.model.config import ModelConfig
 from flatgroove.model.decoder import geometry_output
+from flatgroove.model.prior import LOGVAR_MAX
 from flatgroove.model.vae import GrooveVAE
 from flatgroove.train import distributed as D
 from flatgroove.train.config import TrainConfig
@@ -41,6 +42,14 @@ OUTPUT_WEIGHTS = {"hit_weight": "hit_bce", "off_weight": "off_se", "vel_weight":
 
 class TrainError(ValueError):
     """A run cannot start or resume; the message says why."""
+
+
+def _grow_halves(v: torch.Tensor, new: int, logvar: float = 0.0) -> torch.Tensor:
+    """Rows [mu | logvar] of d each (a layer that outputs a diagonal Gaussian) → of d + new each:
+    the new mean rows 0, the new log-variance rows `logvar` (0 for weights: only a bias sets it)."""
+    d = v.shape[0] // 2
+    pad = v.new_zeros(new, *v.shape[1:])
+    return torch.cat([v[:d], pad, v[d:], pad + logvar])
 
 
 def hit_counts(x: torch.Tensor, logits: torch.Tensor) -> tuple[int, int, int]:
@@ -224,11 +233,8 @@ class Trainer:
         sigma, spread = self._latent_scales(ck)
         gen = torch.Generator().manual_seed(self.tc.seed)
         out = dict(keep)
-        w, b = keep["encoder.out.weight"], keep["encoder.out.bias"]
-        zw = w.new_zeros(new, w.shape[1])
-        out["encoder.out.weight"] = torch.cat([w[:d_src], zw, w[d_src:], zw])  # [mu | logvar] rows
-        out["encoder.out.bias"] = torch.cat([b[:d_src], b.new_zeros(new), b[d_src:],
-                                             b.new_full((new,), 2 * math.log(sigma))])
+        out["encoder.out.weight"] = _grow_halves(keep["encoder.out.weight"], new)
+        out["encoder.out.bias"] = _grow_halves(keep["encoder.out.bias"], new, 2 * math.log(sigma))
 
         def more_columns(m: torch.Tensor, at: int) -> torch.Tensor:
             scale = 0.25 * float(m[:, :d_src].std())
@@ -260,16 +266,14 @@ class Trainer:
         prior = {k: v.float() for k, v in src.items() if k.startswith("prior.")}
         if not prior or set(prior) != {k for k in own if k.startswith("prior.")}:
             return {}  # no prior to grow (a vae source, or a vae being grown): it starts fresh
-        out = dict(prior)
+        out, new = dict(prior), own["prior.p_z.0.weight"].shape[1] - d_src
         for mlp in ("p_z", "q_zeta"):
             first, last = f"prior.{mlp}.0.weight", f"prior.{mlp}.4"
             w = prior[first]
-            out[first] = torch.cat([w, w.new_zeros(w.shape[0], own[first].shape[1] - d_src)], 1)
-            lv = min(2 * math.log(spread), 3.9) if mlp == "p_z" else 0.0
-            for part in ("weight", "bias"):
-                v, tgt = prior[f"{last}.{part}"], own[f"{last}.{part}"]
-                z = v.new_zeros(tgt.shape[0] // 2 - d_src, *v.shape[1:])
-                out[f"{last}.{part}"] = torch.cat([v[:d_src], z, v[d_src:], z + (lv if part == "bias" else 0.0)])
+            out[first] = torch.cat([w, w.new_zeros(w.shape[0], new)], 1)
+            lv = min(2 * math.log(spread), LOGVAR_MAX - 0.1) if mlp == "p_z" else 0.0  # inside the clamp
+            out[f"{last}.weight"] = _grow_halves(prior[f"{last}.weight"], new)
+            out[f"{last}.bias"] = _grow_halves(prior[f"{last}.bias"], new, lv)
         return out
 
     def _widen_decoder(self, keep: dict, h_src: int) -> dict:
