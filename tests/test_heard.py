@@ -386,6 +386,35 @@ def test_output_weights_charge_the_loss_not_the_constraint(tmp_path, key, term):
             Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**bad), x, x, tmp_path / "bad", progress=False)
 
 
+def test_drum_weights_charge_only_their_drums_hits(tmp_path):
+    """drum_weights {high_tom: 3} with hits 2×: loss = KL + λ·(recon + (2 − 1)·hit_bce +
+    2·(3 − 1)·(the high tom's cross-entropy)); a drum without hits adds nothing; the figures
+    and GECO's recon are unchanged; unknown drums and negative weights are refused by name."""
+    import torch.nn.functional as F
+
+    from flatgroove.drums import DRUMS
+
+    x = torch.from_numpy(np.random.default_rng(3).random((8, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.3).float()
+    ht = DRUMS.index("high_tom")
+    outs = []
+    for weights in ({}, {"high_tom": 3.0}):
+        torch.manual_seed(0)
+        tc = TrainConfig(batch_size=8, lambda_init=3.0, val_heard_pairs=0, hit_weight=2.0, drum_weights=weights)
+        tr = Trainer(ModelConfig(variant="vhp", **TINY), tc, x, x, tmp_path / str(len(weights)), progress=False)
+        tr.model.eval()
+        torch.manual_seed(1)
+        outs.append(tr.objective(x))
+    a, b = outs
+    torch.testing.assert_close(a["recon"], b["recon"])
+    ht_bce = F.binary_cross_entropy_with_logits(a["logits"][..., ht], x[..., ht], reduction="none").sum(1).mean()
+    assert "drum_bce" not in a and ht_bce > 0
+    torch.testing.assert_close(b["loss"] - a["loss"], 3.0 * 2.0 * 2.0 * ht_bce)
+    for bad, match in (({"cowbell": 2.0}, "cowbell"), ({"crash": -1.0}, "≥ 0")):
+        with pytest.raises(TrainError, match=match):
+            Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(drum_weights=bad), x, x, tmp_path / "bad", progress=False)
+
+
 def test_export_command_packs_a_run_with_its_rule(tmp_path, capsys):
     from flatgroove.cli import main
 
@@ -450,6 +479,9 @@ def test_the_cpu_experiment_configs_load():
         assert tc.hit_weight == _named(f.name, "hit", 1.0), f.name
         assert mc.dropout == _named(f.name, "drop", 0.0, lambda v: int(v) / 100), f.name
         assert tc.lambda_min == _named(f.name, "lam", 5.0), f.name
+        toms_crash = _named(f.name, "tomcr", None)  # the toms and the crash weighted (E45)
+        assert tc.drum_weights == ({d: toms_crash for d in ("low_tom", "mid_tom", "high_tom", "crash")}
+                                   if toms_crash else {}), f.name
 
 
 def test_the_gpu_sweep_configs_load():

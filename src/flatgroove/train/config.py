@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from flatgroove.model.config import ModelConfig, settings_from_dict
@@ -44,6 +44,10 @@ class TrainConfig:
     # and the hits' cross-entropy (EXPERIMENTS E35, E37): the flat models' lost F1 is precision,
     # extra hits in silent cells; weighted 2× / 4× they buy +0.002 / +0.004 F1 for flatness at the data
     hit_weight: float = 1.0
+    # per drum, a further weight on that drum's hit cross-entropy (names from drums.DRUMS, e.g.
+    # {high_tom = 2.0}; EXPERIMENTS E45): the flat models lose most F1 on the rare drums (toms,
+    # crash), and a tom fill comes back as a snare fill
+    drum_weights: dict[str, float] = field(default_factory=dict)
     # flat: flatness loss at latent mixups
     flat_weight: float = 1.0  # λ_flat, multiplies λ·L_flat so it keeps pace with the recon term
     flat_warmup_epochs: float = 2.0  # λ_flat ramps linearly from 0 after this many epochs...

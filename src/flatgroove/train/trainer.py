@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from flatgroove import geometry
-from flatgroove.drums import N_DRUMS
+from flatgroove.drums import DRUMS, N_DRUMS
 from flatgroove.groove import N_STEPS
 from flatgroove.model.checkpoint import (
     CheckpointError,
@@ -112,6 +113,14 @@ class Trainer:
         for key in OUTPUT_WEIGHTS:
             if getattr(tc, key) < 0:
                 raise TrainError(f"{key} must be ≥ 0, got {getattr(tc, key)}")
+        unknown = sorted(set(tc.drum_weights) - set(DRUMS))
+        if unknown:
+            raise TrainError(f"drum_weights: unknown drums {unknown}; the drums are {', '.join(DRUMS)}")
+        if any(w < 0 for w in tc.drum_weights.values()):
+            raise TrainError(f"drum_weights must be ≥ 0, got {tc.drum_weights}")
+        # (w − 1) per drum, on top of the hits' cross-entropy; None when every weight is 1
+        extra = torch.tensor([tc.drum_weights.get(d, 1.0) - 1.0 for d in DRUMS])
+        self._drum_extra = extra if extra.any() else None
         if (tc.path_weight > 0 or tc.density_weight > 0) and tc.flat_loss != "stein":
             # the lines ride in the Stein term's decoder call; elsewhere they would be ignored
             raise TrainError("path_weight and density_weight need flat_loss = \"stein\"")
@@ -402,6 +411,10 @@ class Trainer:
         else:
             logits, vel, off = m.decoder(z)
         rec = m.reconstruction(x, logits, vel, off)
+        if self._drum_extra is not None:
+            # the named drums' further share of the hits' cross-entropy (TrainConfig.drum_weights)
+            bce = F.binary_cross_entropy_with_logits(logits, x[..., :N_DRUMS], reduction="none")
+            rec["drum_bce"] = (bce * self._drum_extra.to(bce.device)).sum((1, 2))
         if shared and m.prior is not None:
             pn = torch.randn((m.prior.samples, n, mu.shape[1]), device=mu.device)[:, lo:hi]
             kl = m.kl(z, mu, logvar, noise=pn)
@@ -419,6 +432,8 @@ class Trainer:
         whole = False  # a flatness term every rank computed in full (dbl/jvp estimators)
         # the loss's reconstruction: hits, offsets and velocities weighted (TrainConfig)
         recon_w = out["recon"] + sum((getattr(tc, key) - 1.0) * out[term] for key, term in OUTPUT_WEIGHTS.items())
+        if "drum_bce" in out:
+            recon_w = recon_w + tc.hit_weight * out["drum_bce"]
         if m.variant == "vae":
             out["loss"] = recon_w + tc.beta * torch.clamp(out["kl"] - tc.free_bits, min=0.0)
         else:
