@@ -415,6 +415,33 @@ def test_drum_weights_charge_only_their_drums_hits(tmp_path):
             Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(drum_weights=bad), x, x, tmp_path / "bad", progress=False)
 
 
+def test_balanced_draws_favour_rare_styles_and_fills(tmp_path):
+    """style_balance 1 draws every style label equally often, fill_weight 4 draws a fill 4× as
+    often as a beat of its style; the plain shuffle stays a permutation; without labels, or with
+    bad values, the trainer refuses by name."""
+    from flatgroove.train.trainer import draw_probabilities
+
+    meta = {"style": np.array(["rock"] * 90 + ["blues/shuffle"] * 10),
+            "beat_type": np.array(["beat"] * 80 + ["fill"] * 10 + ["beat"] * 10)}
+    p = draw_probabilities(TrainConfig(style_balance=1.0), meta, 100).numpy()
+    assert p[:90].sum() == pytest.approx(0.5) and p[90:].sum() == pytest.approx(0.5)
+    p = draw_probabilities(TrainConfig(fill_weight=4.0), meta, 100).numpy()
+    assert p[85] == pytest.approx(4 * p[0]) and p[95] == pytest.approx(p[0])
+    assert draw_probabilities(TrainConfig(), None, 100) is None
+    x = torch.from_numpy(np.random.default_rng(4).random((100, 32, 27)).astype(np.float32))
+    tc = TrainConfig(style_balance=1.0, batch_size=8, val_heard_pairs=0)
+    tr = Trainer(ModelConfig(variant="vae", **TINY), tc, x, x[:8], tmp_path / "a", progress=False, train_meta=meta)
+    draws = tr.order(0)
+    assert len(draws) == 100 and torch.equal(draws, tr.order(0))  # the same per epoch (resume)
+    assert 30 <= int((draws >= 90).sum()) <= 70  # the 10 % style drawn about half the time
+    plain = Trainer(ModelConfig(variant="vae", **TINY), TrainConfig(batch_size=8, val_heard_pairs=0),
+                    x, x[:8], tmp_path / "b", progress=False).order(0)
+    assert torch.equal(plain.sort().values, torch.arange(100))
+    for bad, match in (({"style_balance": 0.5}, "style and beat type"), ({"fill_weight": 0.0}, "fill_weight")):
+        with pytest.raises(TrainError, match=match):
+            Trainer(ModelConfig(variant="vae", **TINY), TrainConfig(**bad), x, x[:8], tmp_path / "c", progress=False)
+
+
 def test_export_command_packs_a_run_with_its_rule(tmp_path, capsys):
     from flatgroove.cli import main
 
@@ -479,6 +506,8 @@ def test_the_cpu_experiment_configs_load():
         assert tc.hit_weight == _named(f.name, "hit", 1.0), f.name
         assert mc.dropout == _named(f.name, "drop", 0.0, lambda v: int(v) / 100), f.name
         assert tc.lambda_min == _named(f.name, "lam", 5.0), f.name
+        assert tc.style_balance == _named(f.name, "bal", 0.0, lambda v: int(v) / 100), f.name  # E46
+        assert tc.fill_weight == _named(f.name, "fill", 1.0), f.name
         toms_crash = _named(f.name, "tomcr", None)  # the toms and the crash weighted (E45)
         assert tc.drum_weights == ({d: toms_crash for d in ("low_tom", "mid_tom", "high_tom", "crash")}
                                    if toms_crash else {}), f.name

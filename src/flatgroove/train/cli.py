@@ -75,7 +75,7 @@ def _train(args: argparse.Namespace) -> int:
             "bars": 2, "hop_bars": 1}
     try:
         tr = Trainer(mc, tc, train.tensors(), val.tensors(), out, device=device, data_info=info,
-                     progress=ctx.is_main, dist=ctx)
+                     progress=ctx.is_main, dist=ctx, train_meta=train.meta)
         for note in ("projection_note", "grow_note", "widen_note", "kappa_note"):
             if getattr(tr, note, None) and not args.resume:
                 say(getattr(tr, note))

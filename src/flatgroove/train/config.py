@@ -48,6 +48,12 @@ class TrainConfig:
     # {high_tom = 2.0}; EXPERIMENTS E45): the flat models lose most F1 on the rare drums (toms,
     # crash), and a tom fill comes back as a snare fill
     drum_weights: dict[str, float] = field(default_factory=dict)
+    # what an epoch draws (EXPERIMENTS E46): windows drawn with replacement, each ∝ (windows of
+    # its style label)^−style_balance (0: every window once, as a plain shuffle; 1: every style
+    # equally) × fill_weight for fills. The training split is 26 % one label ("rock"), 1.2 % fills
+    # and 2.7 % shuffles, and the flat decoder reconstructs the rare material worst
+    style_balance: float = 0.0
+    fill_weight: float = 1.0
     # flat: flatness loss at latent mixups
     flat_weight: float = 1.0  # λ_flat, multiplies λ·L_flat so it keeps pace with the recon term
     flat_warmup_epochs: float = 2.0  # λ_flat ramps linearly from 0 after this many epochs...

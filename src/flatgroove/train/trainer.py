@@ -99,11 +99,26 @@ class TimeBudget:
         return more and time.perf_counter() - self.t0 + max(self.epoch_t) > self.budget_s
 
 
+def draw_probabilities(tc: TrainConfig, meta: dict | None, n: int) -> torch.Tensor | None:
+    """Each training window's chance per draw under tc.style_balance and tc.fill_weight (None:
+    the plain shuffle). meta holds the windows' "style" and "beat_type" labels."""
+    if tc.style_balance < 0 or tc.fill_weight <= 0:
+        raise TrainError(f"style_balance must be ≥ 0 and fill_weight > 0, got {tc.style_balance}, {tc.fill_weight}")
+    if tc.style_balance == 0 and tc.fill_weight == 1:
+        return None
+    if meta is None or len(meta.get("style", ())) != n or len(meta.get("beat_type", ())) != n:
+        raise TrainError("style_balance and fill_weight need each training window's style and beat type")
+    _, label, counts = np.unique(np.asarray(meta["style"]), return_inverse=True, return_counts=True)
+    w = counts[label].astype(np.float64) ** -tc.style_balance
+    w *= np.where(np.asarray(meta["beat_type"]) == "fill", tc.fill_weight, 1.0)
+    return torch.from_numpy(w / w.sum())
+
+
 class Trainer:
     def __init__(self, mc: ModelConfig, tc: TrainConfig, train_x: torch.Tensor,
                  val_x: torch.Tensor, out: str | Path, device: str = "cpu",
                  data_info: dict | None = None, progress: bool = True,
-                 dist: D.DistContext | None = None):
+                 dist: D.DistContext | None = None, train_meta: dict | None = None):
         if len(train_x) == 0:
             raise TrainError("the training set is empty")
         if len(val_x) == 0:
@@ -121,6 +136,7 @@ class Trainer:
         # (w − 1) per drum, on top of the hits' cross-entropy; None when every weight is 1
         extra = torch.tensor([tc.drum_weights.get(d, 1.0) - 1.0 for d in DRUMS])
         self._drum_extra = extra if extra.any() else None
+        self._draw_p = draw_probabilities(tc, train_meta, len(train_x))
         if (tc.path_weight > 0 or tc.density_weight > 0) and tc.flat_loss != "stein":
             # the lines ride in the Stein term's decoder call; elsewhere they would be ignored
             raise TrainError("path_weight and density_weight need flat_loss = \"stein\"")
@@ -486,6 +502,8 @@ class Trainer:
 
     def order(self, epoch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.tc.seed * 100_003 + epoch)
+        if self._draw_p is not None:  # balanced draws (style_balance, fill_weight), as many as windows
+            return torch.multinomial(self._draw_p, len(self.train_x), replacement=True, generator=g)
         return torch.randperm(len(self.train_x), generator=g)
 
     def total_steps(self) -> int:
