@@ -508,6 +508,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.lambda_min == _named(f.name, "lam", 5.0), f.name
         assert tc.style_balance == _named(f.name, "bal", 0.0, lambda v: int(v) / 100), f.name  # E46
         assert tc.fill_weight == _named(f.name, "fill", 1.0), f.name
+        assert "_seed" not in f.name or tc.seed == _named(f.name, "seed", None, int), f.name  # E47
         toms_crash = _named(f.name, "tomcr", None)  # the toms and the crash weighted (E45)
         assert tc.drum_weights == ({d: toms_crash for d in ("low_tom", "mid_tom", "high_tom", "crash")}
                                    if toms_crash else {}), f.name
