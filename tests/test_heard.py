@@ -388,8 +388,8 @@ def test_output_weights_charge_the_loss_not_the_constraint(tmp_path, key, term):
 
 def test_drum_weights_charge_only_their_drums_hits(tmp_path):
     """drum_weights {high_tom: 3} with hits 2×: loss = KL + λ·(recon + (2 − 1)·hit_bce +
-    2·(3 − 1)·(the high tom's cross-entropy)); a drum without hits adds nothing; the figures
-    and GECO's recon are unchanged; unknown drums and negative weights are refused by name."""
+    2·(3 − 1)·(the high tom's cross-entropy)); without weights there is no such term; the
+    figures and GECO's recon are unchanged; unknown drums and negative weights are refused by name."""
     import torch.nn.functional as F
 
     from flatgroove.drums import DRUMS

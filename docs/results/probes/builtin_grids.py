@@ -29,10 +29,10 @@ def main() -> None:
     torch.set_num_threads(1)
     rule = DecodingRule("threshold", threshold=args.threshold)
     gs = all_builtins()
+    models = {spec: load_model(spec) for spec in args.models}  # each loaded once, not per groove
     for name in args.grooves.split(","):
         g = gs[name]
-        for spec in args.models:
-            model = load_model(spec)
+        for spec, model in models.items():
             p = model.decode_arrays(model.encode([g]))[0][0]
             heard = rule.hits(p[None])[0] > 0.5
             print(f"{name}  {spec}  F1 {hit_metrics(g.hits, heard)['f1']:.2f}")
