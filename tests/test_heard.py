@@ -415,6 +415,39 @@ def test_drum_weights_charge_only_their_drums_hits(tmp_path):
             Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(drum_weights=bad), x, x, tmp_path / "bad", progress=False)
 
 
+def test_focal_share_charges_the_wrong_cells_more(tmp_path):
+    """focal_weight w, γ: loss = … + λ·w·Σ (1 − p_t)^γ·BCE; at γ = 0 that is w more of the hits'
+    cross-entropy (hit_weight 1 + w); a confidently wrong cell costs more of it than a right one;
+    GECO's recon is unchanged; negative settings are refused by name."""
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.random.default_rng(5).random((8, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.3).float()
+    outs = {}
+    for key, kw in (("plain", {}), ("focal", {"focal_weight": 3.0}), ("g0", {"focal_weight": 3.0, "focal_gamma": 0.0}),
+                    ("hit4", {"hit_weight": 4.0})):
+        torch.manual_seed(0)
+        tc = TrainConfig(batch_size=8, lambda_init=2.0, val_heard_pairs=0, **kw)
+        tr = Trainer(ModelConfig(variant="vhp", **TINY), tc, x, x, tmp_path / key, progress=False)
+        tr.model.eval()
+        torch.manual_seed(1)
+        outs[key] = tr.objective(x)
+    a, f = outs["plain"], outs["focal"]
+    torch.testing.assert_close(a["recon"], f["recon"])
+    bce = F.binary_cross_entropy_with_logits(a["logits"], x[..., :9], reduction="none")
+    focal = ((1 - torch.exp(-bce)) ** 2 * bce).sum((1, 2)).mean()
+    assert "focal_bce" not in a and 0 < focal < bce.sum((1, 2)).mean()
+    torch.testing.assert_close(f["loss"] - a["loss"], 2.0 * 3.0 * focal)
+    torch.testing.assert_close(outs["g0"]["loss"], outs["hit4"]["loss"])
+    # per cell: the share of the cross-entropy kept grows with how wrong the cell is
+    kept = (1 - torch.exp(-bce)) ** 2
+    hi, lo = bce.quantile(0.9), bce.quantile(0.1)
+    assert kept[bce >= hi].min() > kept[bce <= lo].max()
+    for bad in ({"focal_weight": -1.0}, {"focal_gamma": -0.5}):
+        with pytest.raises(TrainError, match="focal"):
+            Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**bad), x, x, tmp_path / "bad", progress=False)
+
+
 def test_balanced_draws_favour_rare_styles_and_fills(tmp_path):
     """style_balance 1 draws every style label equally often, fill_weight 4 draws a fill 4× as
     often as a beat of its style; the plain shuffle stays a permutation; without labels, or with
@@ -509,6 +542,8 @@ def test_the_cpu_experiment_configs_load():
         assert tc.style_balance == _named(f.name, "bal", 0.0, lambda v: int(v) / 100), f.name  # E46
         assert tc.fill_weight == _named(f.name, "fill", 1.0), f.name
         assert "_seed" not in f.name or tc.seed == _named(f.name, "seed", None, int), f.name  # E47
+        assert tc.focal_weight == _named(f.name, "foc", 0.0), f.name  # E48: focal weight, γ
+        assert tc.focal_gamma == _named(f.name, "gam", 2.0), f.name
         toms_crash = _named(f.name, "tomcr", None)  # the toms and the crash weighted (E45)
         assert tc.drum_weights == ({d: toms_crash for d in ("low_tom", "mid_tom", "high_tom", "crash")}
                                    if toms_crash else {}), f.name

@@ -133,6 +133,8 @@ class Trainer:
             raise TrainError(f"drum_weights: unknown drums {unknown}; the drums are {', '.join(DRUMS)}")
         if any(w < 0 for w in tc.drum_weights.values()):
             raise TrainError(f"drum_weights must be ≥ 0, got {tc.drum_weights}")
+        if tc.focal_weight < 0 or tc.focal_gamma < 0:
+            raise TrainError(f"focal_weight and focal_gamma must be ≥ 0, got {tc.focal_weight}, {tc.focal_gamma}")
         # (w − 1) per drum, on top of the hits' cross-entropy; None when every weight is 1
         extra = torch.tensor([tc.drum_weights.get(d, 1.0) - 1.0 for d in DRUMS])
         self._drum_extra = extra if extra.any() else None
@@ -431,6 +433,10 @@ class Trainer:
             # the named drums' further share of the hits' cross-entropy (TrainConfig.drum_weights)
             bce = F.binary_cross_entropy_with_logits(logits, x[..., :N_DRUMS], reduction="none")
             rec["drum_bce"] = (bce * self._drum_extra.to(bce.device)).sum((1, 2))
+        if tc.focal_weight > 0:
+            # the focal share (TrainConfig.focal_weight): each cell's cross-entropy × (1 − p_t)^γ
+            bce = F.binary_cross_entropy_with_logits(logits, x[..., :N_DRUMS], reduction="none")
+            rec["focal_bce"] = ((1.0 - torch.exp(-bce)) ** tc.focal_gamma * bce).sum((1, 2))
         if shared and m.prior is not None:
             pn = torch.randn((m.prior.samples, n, mu.shape[1]), device=mu.device)[:, lo:hi]
             kl = m.kl(z, mu, logvar, noise=pn)
@@ -450,6 +456,8 @@ class Trainer:
         recon_w = out["recon"] + sum((getattr(tc, key) - 1.0) * out[term] for key, term in OUTPUT_WEIGHTS.items())
         if "drum_bce" in out:
             recon_w = recon_w + tc.hit_weight * out["drum_bce"]
+        if "focal_bce" in out:
+            recon_w = recon_w + tc.focal_weight * out["focal_bce"]
         if m.variant == "vae":
             out["loss"] = recon_w + tc.beta * torch.clamp(out["kl"] - tc.free_bits, min=0.0)
         else:
