@@ -429,14 +429,15 @@ class Trainer:
         else:
             logits, vel, off = m.decoder(z)
         rec = m.reconstruction(x, logits, vel, off)
-        if self._drum_extra is not None:
-            # the named drums' further share of the hits' cross-entropy (TrainConfig.drum_weights)
+        if self._drum_extra is not None or tc.focal_weight > 0:
+            # each cell's hit cross-entropy, once, for the weighted shares below
             bce = F.binary_cross_entropy_with_logits(logits, x[..., :N_DRUMS], reduction="none")
-            rec["drum_bce"] = (bce * self._drum_extra.to(bce.device)).sum((1, 2))
-        if tc.focal_weight > 0:
-            # the focal share (TrainConfig.focal_weight): each cell's cross-entropy × (1 − p_t)^γ
-            bce = F.binary_cross_entropy_with_logits(logits, x[..., :N_DRUMS], reduction="none")
-            rec["focal_bce"] = ((1.0 - torch.exp(-bce)) ** tc.focal_gamma * bce).sum((1, 2))
+            if self._drum_extra is not None:
+                # the named drums' further share (TrainConfig.drum_weights)
+                rec["drum_bce"] = (bce * self._drum_extra.to(bce.device)).sum((1, 2))
+            if tc.focal_weight > 0:
+                # the focal share (TrainConfig.focal_weight): each cell's cross-entropy × (1 − p_t)^γ
+                rec["focal_bce"] = ((1.0 - torch.exp(-bce)) ** tc.focal_gamma * bce).sum((1, 2))
         if shared and m.prior is not None:
             pn = torch.randn((m.prior.samples, n, mu.shape[1]), device=mu.device)[:, lo:hi]
             kl = m.kl(z, mu, logvar, noise=pn)
