@@ -93,6 +93,23 @@ def test_resume_trims_the_log_to_the_checkpoint(tmp_path):
         ("train", 6), ("train", 7)]
 
 
+def test_keep_epochs_keeps_each_epochs_checkpoint(tmp_path):
+    """--keep-epochs: every epoch's weights and validation figures stay readable after the run,
+    not only the last epoch's and the best reconstruction's."""
+    from flatgroove.model.checkpoint import read_checkpoint
+
+    tr = trainer(tmp_path, epochs=3, keep_epochs=True)
+    tr.fit()
+    kept = [read_checkpoint(tr.out / f"epoch{e}.pt") for e in (1, 2, 3)]
+    assert [k["metrics"]["epoch"] for k in kept] == [1, 2, 3]
+    assert [k["progress"]["step"] for k in kept] == [5, 10, 15]
+    w = [k["state_dict"]["decoder.head.weight"] for k in kept]
+    assert not torch.equal(w[0], w[2])  # a copy per epoch, not three names for one file
+    assert torch.equal(w[2], read_checkpoint(tr.out / "last.pt")["state_dict"]["decoder.head.weight"])
+    off = trainer(tmp_path / "off", epochs=1)
+    off.fit()
+    assert not list(off.out.glob("epoch*.pt"))  # off by default
+
 def _budget_clock(monkeypatch, epoch=0, epochs=99):
     """A settable clock for TimeBudget and a stand-in trainer (10 steps an epoch)."""
     from flatgroove.train import trainer as T

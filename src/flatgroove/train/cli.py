@@ -43,6 +43,8 @@ def _train(args: argparse.Namespace) -> int:
     for key in ("epochs", "seed", "batch_size", "max_steps", "time_budget_min"):
         if getattr(args, key, None) is not None:
             setattr(tc, key, getattr(args, key))
+    if args.keep_epochs:
+        tc.keep_epochs = True
     if args.latent_dim is not None:
         mc.latent_dim = args.latent_dim
     if args.kappa is not None:
@@ -190,6 +192,9 @@ def register(sub) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where to train (default auto: CUDA if available, else CPU)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    p.add_argument("--keep-epochs", dest="keep_epochs", action="store_true",
+                   help="keep every epoch's checkpoint as OUT/epochN.pt beside last.pt (to read and "
+                        "select a run epoch by epoch)")
     p.add_argument("--nproc", type=int, default=0,
                    help="train on N processes on this machine (starts torchrun; on several "
                         "machines run torchrun yourself, see README: Training at scale)")

@@ -96,6 +96,9 @@ class TrainConfig:
     # logging and checkpoints
     log_every: int = 50
     checkpoint_every: int = 500  # steps between mid-epoch checkpoints (besides each epoch)
+    # keep a copy of every epoch's checkpoint (epoch3.pt, ...) beside last.pt: a run read and
+    # selected epoch by epoch (a cosine schedule's best epoch need not be its last)
+    keep_epochs: bool = False
     # > 0: fit the run into this many minutes of wall time: after timing its first steps the
     # run sets `epochs` to what fits (the cosine schedule then ends on time), and it stops
     # after the epoch that would overrun (a GPU lease, an overnight slot)

@@ -614,6 +614,8 @@ class Trainer:
                     self.best = last_val["recon"]
                     self.save("best.pt", metrics=last_val)
                 self.save("last.pt", metrics=last_val)
+                if tc.keep_epochs:
+                    self.save(f"epoch{self.epoch}.pt", metrics=last_val)
                 if self.progress and main:
                     tqdm.write(self._val_line(last_val))
                     prog.epoch_line()
