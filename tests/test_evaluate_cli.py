@@ -76,3 +76,21 @@ def test_evaluate_update_needs_markers_before_any_work(tmp_path, capsys):
                  str(tmp_path / "o"), "--split", "train", "--update", str(doc)]) == 2
     assert "needs one <!-- flatgroove:results -->" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_models_are_named_after_their_run_and_kept_epoch(tmp_path):
+    """A run's best.pt / last.pt take the run's name; `train --keep-epochs`'s epochN.pt the run's
+    and the epoch's, so two epochs of one run read as two rows, each saying which it is."""
+    from types import SimpleNamespace
+
+    from flatgroove.evaluate.cli import _name
+
+    m, taken = SimpleNamespace(variant="flat"), {}
+    run = tmp_path / "E52_path64"
+    run.mkdir()
+    assert _name(str(run), m, taken) == "E52_path64"
+    assert _name(str(run / "last.pt"), m, taken) == "E52_path64"
+    assert _name(str(run / "epoch2.pt"), m, taken) == "E52_path64_epoch2"
+    assert _name(str(tmp_path / "my_flat.pt"), m, taken) == "my_flat"
+    taken["E52_path64_epoch2"] = 1
+    assert _name(str(run / "epoch2.pt"), m, taken) == "E52_path64_epoch2-2"

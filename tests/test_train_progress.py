@@ -110,6 +110,7 @@ def test_keep_epochs_keeps_each_epochs_checkpoint(tmp_path):
     off.fit()
     assert not list(off.out.glob("epoch*.pt"))  # off by default
 
+
 def _budget_clock(monkeypatch, epoch=0, epochs=99):
     """A settable clock for TimeBudget and a stand-in trainer (10 steps an epoch)."""
     from flatgroove.train import trainer as T

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -105,6 +106,8 @@ def _primary_styles(styles):
 def _name(spec: str, m, taken: dict) -> str:
     p = Path(spec)
     base = p.name if p.is_dir() else (p.parent.name if p.suffix == ".pt" and p.stem in ("best", "last") else p.stem)
+    if p.suffix == ".pt" and re.fullmatch(r"epoch\d+", p.stem):  # train --keep-epochs: say whose epoch
+        base = f"{p.parent.name}_{p.stem}"
     base = base or m.variant
     name, k = base, 2
     while name in taken:
