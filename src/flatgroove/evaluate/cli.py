@@ -105,9 +105,14 @@ def _primary_styles(styles):
 
 def _name(spec: str, m, taken: dict) -> str:
     p = Path(spec)
-    base = p.name if p.is_dir() else (p.parent.name if p.suffix == ".pt" and p.stem in ("best", "last") else p.stem)
-    if p.suffix == ".pt" and re.fullmatch(r"epoch\d+", p.stem):  # train --keep-epochs: say whose epoch
+    if p.is_dir():
+        base = p.name
+    elif p.suffix == ".pt" and p.stem in ("best", "last"):
+        base = p.parent.name
+    elif p.suffix == ".pt" and re.fullmatch(r"epoch\d+", p.stem):  # train --keep-epochs: say whose epoch
         base = f"{p.parent.name}_{p.stem}"
+    else:
+        base = p.stem
     base = base or m.variant
     name, k = base, 2
     while name in taken:
