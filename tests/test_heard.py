@@ -415,6 +415,49 @@ def test_drum_weights_charge_only_their_drums_hits(tmp_path):
             Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(drum_weights=bad), x, x, tmp_path / "bad", progress=False)
 
 
+def test_drum_weights_on_fills_only_charge_only_the_fill_windows(tmp_path):
+    """drum_weights_fills_only: the drums' further share is charged on the windows whose beat
+    type is "fill" and on no other; train_step hands the objective its rows' labels; without
+    drum weights or without beat types it is refused by name."""
+    import torch.nn.functional as F
+
+    from flatgroove.drums import DRUMS
+
+    x = torch.from_numpy(np.random.default_rng(4).random((8, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.3).float()
+    meta = {"style": ["rock"] * 8, "beat_type": ["fill" if i % 4 == 0 else "beat" for i in range(8)]}
+    tc = TrainConfig(batch_size=8, lambda_init=3.0, val_heard_pairs=0, drum_weights={"high_tom": 3.0},
+                     drum_weights_fills_only=True)
+    tr = Trainer(ModelConfig(variant="vhp", **TINY), tc, x, x, tmp_path / "fills", progress=False, train_meta=meta)
+    fills = torch.tensor([1.0, 0, 0, 0, 1, 0, 0, 0])
+    torch.testing.assert_close(tr._drum_rows, fills)
+    tr.model.eval()
+    outs = []
+    for rows in (None, fills):
+        torch.manual_seed(1)
+        outs.append(tr.objective(x, None, rows))
+    every, only = outs
+    ht = DRUMS.index("high_tom")
+    row_bce = F.binary_cross_entropy_with_logits(every["logits"][..., ht], x[..., ht], reduction="none").sum(1)
+    # λ · (3 − 1) · the high tom's cross-entropy of the beats (non-fill rows), averaged over the batch
+    torch.testing.assert_close(every["loss"] - only["loss"], 3.0 * 2.0 * (row_bce * (1 - fills)).mean())
+    seen = []
+    objective = tr.objective
+
+    def spy(xb, part=None, drum_rows=None):
+        seen.append(drum_rows)
+        return objective(xb, part, drum_rows)
+
+    tr.objective = spy
+    tr.model.train()
+    tr.train_step(torch.tensor([0, 1, 4, 5]))
+    torch.testing.assert_close(seen[0], torch.tensor([1.0, 0, 1, 0]))
+    for kw, meta_, match in (({}, meta, "needs drum_weights"), ({"drum_weights": {"crash": 2.0}}, None, "beat type")):
+        with pytest.raises(TrainError, match=match):
+            Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(drum_weights_fills_only=True, **kw), x, x,
+                    tmp_path / "bad", progress=False, train_meta=meta_)
+
+
 def test_focal_share_charges_the_wrong_cells_more(tmp_path):
     """focal_weight w, γ: loss = … + λ·w·Σ (1 − p_t)^γ·BCE; at γ = 0 that is w more of the hits'
     cross-entropy (hit_weight 1 + w); a confidently wrong cell costs more of it than a right one;
@@ -547,6 +590,7 @@ def test_the_cpu_experiment_configs_load():
         toms_crash = _named(f.name, "tomcr", None)  # the toms and the crash weighted (E45)
         assert tc.drum_weights == ({d: toms_crash for d in ("low_tom", "mid_tom", "high_tom", "crash")}
                                    if toms_crash else {}), f.name
+        assert tc.drum_weights_fills_only == ("_onfills" in f.name), f.name  # E68
 
 
 def test_the_gpu_sweep_configs_load():

@@ -139,6 +139,15 @@ class Trainer:
         extra = torch.tensor([tc.drum_weights.get(d, 1.0) - 1.0 for d in DRUMS])
         self._drum_extra = extra if extra.any() else None
         self._draw_p = draw_probabilities(tc, train_meta, len(train_x))
+        # which training windows the drum weights charge (drum_weights_fills_only); None: all
+        self._drum_rows = None
+        if tc.drum_weights_fills_only:
+            if self._drum_extra is None:
+                raise TrainError("drum_weights_fills_only needs drum_weights")
+            beats = (train_meta or {}).get("beat_type", ())
+            if len(beats) != len(train_x):
+                raise TrainError("drum_weights_fills_only needs each training window's beat type")
+            self._drum_rows = torch.from_numpy(np.asarray(beats) == "fill").float()
         if (tc.path_weight > 0 or tc.density_weight > 0) and tc.flat_loss != "stein":
             # the lines ride in the Stein term's decoder call; elsewhere they would be ignored
             raise TrainError("path_weight and density_weight need flat_loss = \"stein\"")
@@ -371,12 +380,13 @@ class Trainer:
         ramp = (e - self.tc.flat_warmup_epochs) / max(self.tc.flat_ramp_epochs, 1e-9)
         return self.tc.flat_weight * min(1.0, max(0.0, ramp))
 
-    def objective(self, x: torch.Tensor, part: tuple[int, int, int] | None = None
-                  ) -> dict[str, torch.Tensor]:
+    def objective(self, x: torch.Tensor, part: tuple[int, int, int] | None = None,
+                  drum_rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The loss and its figures on a batch. In a distributed run `part` = (lo, hi, n): x holds
         rows lo:hi of a global batch of n rows; the random draws are made for all n rows on every
         rank and sliced, every figure returned is the global batch's, and `_grad` is what this
-        rank back-propagates (see flatgroove.train.distributed)."""
+        rank back-propagates (see flatgroove.train.distributed). `drum_rows` (one per row of x)
+        scales each row's drum-weight share (None: every row's in full)."""
         m, tc = self.model, self.tc
         shared = part is not None and self.dist.enabled
         lo, hi, n = part if shared else (0, len(x), len(x))
@@ -435,6 +445,8 @@ class Trainer:
             if self._drum_extra is not None:
                 # the named drums' further share (TrainConfig.drum_weights)
                 rec["drum_bce"] = (bce * self._drum_extra.to(bce.device)).sum((1, 2))
+                if drum_rows is not None:
+                    rec["drum_bce"] = rec["drum_bce"] * drum_rows.to(bce.device)
             if tc.focal_weight > 0:
                 # the focal share (TrainConfig.focal_weight): each cell's cross-entropy × (1 − p_t)^γ
                 rec["focal_bce"] = ((1.0 - torch.exp(-bce)) ** tc.focal_gamma * bce).sum((1, 2))
@@ -524,17 +536,15 @@ class Trainer:
         distributed run this rank takes its slice). Returns the figures and the gradient norm."""
         tc = self.tc
         n = len(rows)
-        if self.dist.enabled:
-            lo, hi = D.shard(n, self.dist.rank, self.dist.world)
-            x = self.train_x[rows[lo:hi]].to(self.device)
-        else:
-            x = self.train_x[rows].to(self.device)
+        lo, hi = D.shard(n, self.dist.rank, self.dist.world) if self.dist.enabled else (0, n)
+        x = self.train_x[rows[lo:hi]].to(self.device)
+        drum_rows = None if self._drum_rows is None else self._drum_rows[rows[lo:hi]]
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(self.step)
         if self.dist.enabled:
-            out = self._wrapped()(self.objective, x, (lo, hi, n))
+            out = self._wrapped()(self.objective, x, (lo, hi, n), drum_rows)
         else:
-            out = self.objective(x)
+            out = self.objective(x, None, drum_rows)
         self.opt.zero_grad(set_to_none=True)
         out.get("_grad", out["loss"]).backward()
         gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
