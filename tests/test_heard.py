@@ -415,6 +415,35 @@ def test_drum_weights_charge_only_their_drums_hits(tmp_path):
             Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(drum_weights=bad), x, x, tmp_path / "bad", progress=False)
 
 
+def test_conformal_flatness_at_the_data_forgives_scale_only(tmp_path):
+    """Stein's loss against each point's own c² (its tr G / d) is zero for any multiple of I and
+    never above the loss against one c²; flat_data_conformal puts the data points on their own
+    scale (the same draws cost less), and is refused without data points."""
+    eye = torch.eye(4, dtype=torch.float64)
+    G = torch.stack([5.0 * eye, 1.0 * eye, torch.diag(torch.tensor([2.0, 1.0, 1.0, 0.01], dtype=torch.float64))])
+    own = (G.diagonal(dim1=-2, dim2=-1).mean(-1)).view(-1, 1, 1)
+    per_own = geometry.stein_flatness(G, own)["per_point"]
+    per_one = geometry.stein_flatness(G)["per_point"]
+    assert per_own[:2].abs().max() < 1e-5 and per_one[:2].min() > 0.1
+    assert per_own[2] > 0.5 and bool((per_own <= per_one + 1e-9).all())
+    x = torch.from_numpy(np.random.default_rng(5).random((8, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.3).float()
+    flat, weights = [], None
+    for conformal in (False, True):
+        tc = TrainConfig(batch_size=8, val_heard_pairs=0, flat_loss="stein", flat_exact_points=4,
+                         flat_data_share=1.0, flat_data_conformal=conformal, flat_ramp_epochs=0.0)
+        tr = Trainer(ModelConfig(variant="flat", **TINY), tc, x, x, tmp_path / str(conformal), progress=False)
+        weights = weights or tr.model.state_dict()  # one model, measured both ways
+        tr.model.load_state_dict(weights)
+        tr.model.eval()
+        torch.manual_seed(2)
+        flat.append(tr.objective(x)["flat"].item())
+    assert flat[1] < flat[0]
+    with pytest.raises(TrainError, match="flat_data_conformal"):
+        Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(flat_loss="stein", flat_data_conformal=True), x, x,
+                tmp_path / "bad", progress=False)
+
+
 def test_drum_weights_on_fills_only_charge_only_the_fill_windows(tmp_path):
     """drum_weights_fills_only: the drums' further share is charged on the windows whose beat
     type is "fill" and on no other; train_step hands the objective its rows' labels; without
@@ -591,6 +620,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.drum_weights == ({d: toms_crash for d in ("low_tom", "mid_tom", "high_tom", "crash")}
                                    if toms_crash else {}), f.name
         assert tc.drum_weights_fills_only == ("_onfills" in f.name), f.name  # E68
+        assert tc.flat_data_conformal == ("_conf_" in f.name), f.name  # E69
 
 
 def test_the_gpu_sweep_configs_load():

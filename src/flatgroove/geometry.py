@@ -181,7 +181,9 @@ def stein_flatness(G: torch.Tensor, c2: torch.Tensor | None = None, jitter: floa
     grows without bound as a direction collapses (x = 1e-4 costs 8.2, x = 5 costs 2.4), so it
     sees the near-null directions that make cond(G) large. c² defaults to the batch mean of
     tr G / d, held constant, so it also pulls every point's scale to one c²: flat, not only
-    conformal. log det by Cholesky: no eigen-decomposition, stable gradients."""
+    conformal. c² may also be one per point, shape (n, 1, 1): each measured against its own
+    scale, that point's term is conformal. log det by Cholesky: no eigen-decomposition, stable
+    gradients."""
     d = G.shape[-1]
     trace = G.diagonal(dim1=-2, dim2=-1).sum(-1)
     if c2 is None:

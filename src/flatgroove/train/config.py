@@ -81,6 +81,10 @@ class TrainConfig:
     # the share of those points taken at the batch's own encodings (α = 0) rather than between
     # them: the evaluation measures G at data encodings as well as at mixups
     flat_data_share: float = 0.0
+    # those data points measured against their own scale (c² = their tr G / d), not the batch's
+    # (EXPERIMENTS E69): cond(G) is scale-free, and a rare pattern (a fill) may need the decoder
+    # stretched more where it lies; the mixups, where lines run, keep the one c²
+    flat_data_conformal: bool = False
     # With flat_loss "stein": a heard-evenness term on straight lines between batch encodings
     # (geometry.path_evenness_loss: squared CV of the expected hit flips per step under the
     # threshold pattern), weighted path_weight·λ and ramped like the flatness term

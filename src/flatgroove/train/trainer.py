@@ -125,6 +125,8 @@ class Trainer:
             raise TrainError("the validation set is empty (a MIDI folder needs at least 2 files)")
         if not 0.0 <= tc.flat_data_share <= 1.0:
             raise TrainError(f"flat_data_share must be in [0, 1], got {tc.flat_data_share}")
+        if tc.flat_data_conformal and (tc.flat_data_share == 0 or tc.flat_loss != "stein"):
+            raise TrainError("flat_data_conformal needs flat_data_share > 0 and flat_loss = \"stein\"")
         for key in OUTPUT_WEIGHTS:
             if getattr(tc, key) < 0:
                 raise TrainError(f"{key} must be ≥ 0, got {getattr(tc, key)}")
@@ -417,8 +419,13 @@ class Trainer:
                 z_fd = torch.cat([z_fd, geometry.line_points(mu_all.detach(), tc.path_pairs, tc.path_points)])
             y, logits, vel, off = self._decode_with(z, z_fd, shared)
             G = geometry.metric_from_fd(y[:n_fd], len(zt), zt.shape[1], tc.flat_eps)
-            ft = geometry.stein_flatness(G.double())
-            ft = {"loss": ft["loss"].float(), "c2": ft["c2"].float()}
+            c2 = None
+            if tc.flat_data_conformal:  # the data points' own scale (TrainConfig.flat_data_conformal)
+                scale = G.double().diagonal(dim1=-2, dim2=-1).mean(-1).detach()
+                own = torch.arange(len(zt), device=G.device) < round(len(zt) * tc.flat_data_share)
+                c2 = torch.where(own, scale, scale.mean()).view(-1, 1, 1)
+            ft = geometry.stein_flatness(G.double(), c2)
+            ft = {"loss": ft["loss"].float(), "c2": (ft["trace"].mean() / G.shape[-1]).detach().float()}
             if lines:
                 p_lines = y[n_fd:].view(tc.path_pairs, tc.path_points, N_STEPS, 3 * N_DRUMS)[..., :N_DRUMS]
                 p_lines = p_lines.reshape(tc.path_pairs, tc.path_points, -1)
