@@ -419,12 +419,12 @@ class Trainer:
                 z_fd = torch.cat([z_fd, geometry.line_points(mu_all.detach(), tc.path_pairs, tc.path_points)])
             y, logits, vel, off = self._decode_with(z, z_fd, shared)
             G = geometry.metric_from_fd(y[:n_fd], len(zt), zt.shape[1], tc.flat_eps)
-            c2 = None
+            G, c2 = G.double(), None
             if tc.flat_data_conformal:  # the data points' own scale (TrainConfig.flat_data_conformal)
-                scale = G.double().diagonal(dim1=-2, dim2=-1).mean(-1).detach()
+                scale = G.diagonal(dim1=-2, dim2=-1).mean(-1).detach()
                 own = torch.arange(len(zt), device=G.device) < round(len(zt) * tc.flat_data_share)
                 c2 = torch.where(own, scale, scale.mean()).view(-1, 1, 1)
-            ft = geometry.stein_flatness(G.double(), c2)
+            ft = geometry.stein_flatness(G, c2)
             ft = {"loss": ft["loss"].float(), "c2": (ft["trace"].mean() / G.shape[-1]).detach().float()}
             if lines:
                 p_lines = y[n_fd:].view(tc.path_pairs, tc.path_points, N_STEPS, 3 * N_DRUMS)[..., :N_DRUMS]
