@@ -172,3 +172,12 @@ def test_stats_of_the_groove_midi_dataset(gmd_root, capsys):
     # The one-bar fills give no 2-bar window: said, with their reason.
     assert "files       640 with windows, 498 skipped" in out
     assert re.search(r"^\s+498  too short for a window$", out, re.MULTILINE)
+
+
+@pytest.mark.parametrize("flag,value", [("--hop", "0"), ("--hop", "-1"), ("--limit", "-1"), ("--hop", "two")])
+def test_show_rejects_a_hop_or_limit_below_one(tmp_path, capsys, flag, value):
+    path = write_midi([groove(1), groove(2)], tmp_path / "two.mid")
+    with pytest.raises(SystemExit) as e:
+        main(["data", "show", str(path), flag, value])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"argument {flag}" in err and "Traceback" not in err

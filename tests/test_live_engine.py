@@ -203,6 +203,36 @@ def test_hold_silences_the_machine_and_ends_its_notes():
     check_no_hanging(res)
 
 
+def test_hold_late_in_a_bar_silences_the_bar_already_planned():
+    # beat 4.5 is after bar 4 was planned (decode_lead 2 beats): it must fall silent all the same
+    script = {"change": [{"bar": 3, "beat": 4.5, "note": 47}, {"bar": 6, "note": 47}]}
+    res = simulate(DoubleModel(), A, script, bars=8, controls=controls(a=0.0))
+    assert [b.plays for b in res.bars] == [True] * 3 + [False] * 2 + [True] * 3
+    assert res.bars[3].role == "hold"
+    check_no_hanging(res)
+
+
+def test_a_mode_change_taken_back_before_the_bar_line_is_cancelled():
+    script = {"change": [{"bar": 3, "beat": 2.0, "mode": "answer"},
+                         {"bar": 3, "beat": 2.5, "mode": "accompany"}]}
+    res = simulate(DoubleModel(), A, script, bars=6, controls=controls(mode="accompany", a=0.0))
+    assert [b.mode for b in res.bars] == ["accompany"] * 6
+    assert any("mode stays accompany" in e for e in res.bars[2].events)
+
+
+def test_targets_with_one_name_keep_their_own_encodings():
+    # "rock.mid" from two folders: both are called "rock"; each must decode as itself
+    from flatgroove.live.worker import DecodeRequest, Source, run_request
+
+    model, cache = DoubleModel(), {}
+    one, two = Target("rock", groove=B), Target("rock", groove=C)
+    for i, (t, want) in enumerate([(one, B), (two, C), (one, B)]):
+        req = DecodeRequest(i, i, [Source(1.0, groove=t.groove, key=t.key)], 120.0, 0.0)
+        g, _ = run_request(model, req, cache)
+        assert np.array_equal(g.hits, want.hits), (i, g.name)
+    assert len(cache) == 2
+
+
 # -- timing and determinism ----------------------------------------------------------------------------
 def test_simulation_is_deterministic():
     script = {"change": [{"bar": 3, "cc": 1, "value": 90}, {"bar": 5, "mode": "morph"},
@@ -335,6 +365,27 @@ def test_follows_an_external_clock_through_a_tempo_change():
     assert eng.stop_reason == ""
 
 
+def test_only_the_clock_port_drives_an_external_clock():
+    # the drum module on another input runs its own clock (and sends Stop): --clock's port rules
+    vt, port, kit = VirtualTime(0.0), MemoryInput(), MemoryInput()
+    kit.clock_source = False
+    out, model = MemoryOutput(vt.now), DoubleModel()
+    eng = Engine(model, out, [port, kit], controls(a=0.0), MidiClock(120.0), InlineWorker(model),
+                 keep_history=True)
+    runner = VirtualRunner(eng, vt, port)
+    tt = ticks(0.5, 8 * 4 * PPQN, 120)
+    runner.at_time(0.49, mido.Message("start"))
+    for t in tt:
+        runner.at_time(t, mido.Message("clock"))
+    for t in ticks(1.0, 4 * PPQN, 140):  # a beat of bar 1 onwards, between the real ticks
+        runner.at_time(t + 0.001, lambda now: kit.feed(now, mido.Message("clock")))
+    runner.at_time(3.0, lambda now: kit.feed(now, mido.Message("stop")))
+    runner.run(until=tt[-1] - 0.01)
+    assert eng.clock.bpm == pytest.approx(120.0, rel=0.005)
+    assert not any("Stop" in e.text for e in eng.log)
+    assert eng.current_bar == 7 and eng.stop_reason == ""
+
+
 def test_external_clock_that_stops_is_detected_and_notes_are_ended():
     eng, runner, out = clock_engine()
     tt = ticks(0.5, 13 * PPQN + 7, 120)  # dies mid-bar
@@ -395,6 +446,19 @@ def test_midi_clock_tempo_estimate_tolerates_jitter():
     assert c.beat_at(c.last_tick + 10.0) == pytest.approx((c.ticks + 1) / PPQN)  # capped
 
 
+def test_midi_clock_stop_after_a_stall_keeps_it_stopped():
+    c = MidiClock(120.0, timeout_beats=2.0)
+    c.on_message(0.0, "start")
+    for t in ticks(0.01, 48, 120.0):
+        c.on_message(t, "clock")
+    assert c.check(c.last_tick + 5.0) is not None and c.stalled  # ticks stop without a Stop
+    assert c.on_message(c.last_tick + 6.0, "stop") == "clock stop"
+    c.on_message(c.last_tick + 7.0, "clock")  # a stopped device's tempo ticks
+    assert not c.running and not c.stalled
+    c.on_message(c.last_tick + 8.0, "continue")
+    assert c.running
+
+
 # -- faults ---------------------------------------------------------------------------------------------------
 def test_cc_flood_is_coalesced_and_timing_holds():
     # 20,000 CC messages within bar 3, 50 per millisecond, ending at a = 1.
@@ -449,7 +513,8 @@ def test_default_controls_file_loads_and_overrides_merge(tmp_path):
     for bad, msg in (('[session]\nmode = "solo"\n', "session.mode"),
                      ('[sessio]\nmode = 1\n', "unknown key 'sessio'"),
                      ('[blend]\ncc = [300]\n', "cc must be a list"),
-                     ("[session\n", "not valid TOML")):
+                     ("[session\n", "not valid TOML"),
+                     ("[session]\ndecode_lead = 6.0\n", r"decode_lead must be a number in 0\.5\.\.4")):
         f.write_text(bad)
         with pytest.raises(ControlError, match=msg):
             ControlMap.load(f)

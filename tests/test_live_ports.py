@@ -159,6 +159,21 @@ def test_virtual_ports_can_be_created(jack):
 
 
 
+def test_a_session_that_fails_to_start_closes_its_ports(jack):
+    # a bad --target is found after the ports are open: they must be closed again, so the
+    # next jam gets the same port names (not "fg-leak-out 2")
+    from flatgroove.errors import UserError
+    from flatgroove.live.ports import list_ports
+    from flatgroove.live.session import LiveSession
+    from test_live_engine import DoubleModel, controls
+
+    with pytest.raises(UserError, match="nosuch"):
+        LiveSession(DoubleModel(), "fg-leak-out", ["fg-leak-in"], controls=controls(),
+                    virtual=True, end_bar=0, api="jack", target="nosuch")
+    ins, outs = list_ports("jack")
+    assert not any("fg-leak" in n for n in ins + outs), (ins, outs)
+
+
 @pytest.mark.parametrize("layout", ["one client", "rtmidi fallback"])
 def test_own_ports_are_named_by_role_and_listed_apart(jack, capsys, monkeypatch, layout):
     """A jam's ports: all on the client 'flatgroove' (JACK-Client); with that switched off,

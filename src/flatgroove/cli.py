@@ -79,6 +79,17 @@ def _data_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1 (a clear usage error, not a traceback, otherwise)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     from flatgroove import __version__
 
@@ -96,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     sh = dsub.add_parser("show", help="the grids of a MIDI file's 2-bar windows")
     sh.add_argument("file", help="a MIDI file")
     sh.add_argument("--map", default="gm", choices=["gm", "td11"], help="drum pitch map")
-    sh.add_argument("--hop", type=int, default=2, help="bars between windows (default 2)")
-    sh.add_argument("--limit", type=int, default=8, help="show at most this many windows")
+    sh.add_argument("--hop", type=_positive_int, default=2, help="bars between windows (default 2)")
+    sh.add_argument("--limit", type=_positive_int, default=8, help="show at most this many windows")
     sh.set_defaults(func=_data_show)
 
     for register in _extensions():

@@ -135,8 +135,10 @@ class MidiClock:
             self._recent.clear()
             return "clock start"
         if kind == "stop":
-            was = self.running
-            self.running = False
+            # a Stop after a stall ends the stall too: ticks a stopped device keeps sending
+            # must not restart the machine while the DAW stands still
+            was = self.running or self.stalled
+            self.running, self.stalled = False, False
             return "clock stop" if was else None
         if kind == "continue":
             self.running, self.stalled = True, False

@@ -8,6 +8,7 @@ message into engine actions. `Script.load(path)` reads a simulation script: sett
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -157,7 +158,9 @@ class SessionTable(_Table):
     drum_channel: CHANNEL_OR_ANY
     out_channel: _integer(1, 16, "a channel 1..16")
     note_length: _num(0.01, 4.0, " (beats)")
-    decode_lead: _num(0.5, 8.0, " (beats)")
+    # at most a bar: planned earlier, the bar before the one planned is not yet played at all
+    # and the model would hear it as a break (the recorder fills only a bar's unplayed tail)
+    decode_lead: _num(0.5, 4.0, " (beats)")
     clock_timeout: _num(0.5, 16.0, " (beats)")
 
 
@@ -360,6 +363,9 @@ class ControlMap:
 
 
 # -- the target bank -------------------------------------------------------------------------------
+_TARGET_SERIALS = itertools.count()
+
+
 @dataclass
 class Target:
     """A target: a groove (encoded by the worker, cached) or a latent point (sampled)."""
@@ -367,10 +373,13 @@ class Target:
     name: str
     groove: Groove | None = None
     z: np.ndarray | None = None
+    # Each target its own slot in the worker's encoding cache: two files with one stem
+    # ("rock.mid" from two folders, or beside the built-in "rock") must not share a latent.
+    serial: int = field(default_factory=lambda: next(_TARGET_SERIALS), repr=False, compare=False)
 
     @property
     def key(self) -> str:
-        return f"target:{self.name}"
+        return f"target:{self.serial}:{self.name}"
 
 
 def load_target(spec: str, drum_map: str = "gm") -> Target:

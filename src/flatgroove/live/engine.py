@@ -288,8 +288,9 @@ class Engine:
         for port in self.inputs:
             items = port.drain(budget)
             budget -= len(items)
+            clock_ok = getattr(port, "clock_source", True)
             for t, item in items:
-                self._handle(t, item, coalesced)
+                self._handle(t, item, coalesced, clock_ok)
             if budget <= 0:
                 more = True
                 break
@@ -297,7 +298,7 @@ class Engine:
             self.apply(kind, value, now)
         return more and any(p.pending() for p in self.inputs)
 
-    def _handle(self, t: float, item: Any, coalesced: dict[str, Any]) -> None:
+    def _handle(self, t: float, item: Any, coalesced: dict[str, Any], clock_ok: bool = True) -> None:
         self.n_in += 1
         if isinstance(item, mido.Message):
             msg = item
@@ -309,13 +310,13 @@ class Engine:
                 return
         kind = msg.type
         if kind in ("clock", "start", "stop", "continue"):
-            if isinstance(self.clock, MidiClock):
+            if isinstance(self.clock, MidiClock) and clock_ok:
                 note = self.clock.on_message(t, kind)
                 if note and kind == "stop":
                     self._halt(t, "MIDI clock Stop")
                 elif note:
                     self.say(note, t)
-            return  # an internal clock ignores a device's clock
+            return  # an internal clock ignores any clock; a MIDI clock follows --clock's port only
         if kind in ("active_sensing", "songpos", "song_select", "tune_request", "reset"):
             return  # harmless housekeeping some devices send
         if kind in ("note_on", "note_off", "control_change", "program_change"):
@@ -381,10 +382,21 @@ class Engine:
             if value != self.mode or value == "morph":
                 self._pending_mode = value
                 self.say(f"mode -> {value} from bar {plan_bar}", now)
+            elif self._pending_mode is not None:
+                # back to the mode that plays now before the change took effect: cancel it
+                self._pending_mode = None
+                self.say(f"mode stays {value}", now)
         elif kind == "hold":
             self.hold = not self.hold
             if self.hold:
                 n = self.scheduler.all_notes_off(now)
+                # bars already planned (within decode_lead of their bar line) fall silent too,
+                # so a hold silences the next bar whenever in the bar it is pressed
+                for b, plan in self.plans.items():
+                    if b >= self.next_commit_bar and plan.plays:
+                        plan.plays, plan.role = False, "hold"
+                        log = self._bar_log(b)
+                        log.role, log.plays = plan.role, plan.plays
                 self.say(f"hold: machine silent ({n} notes ended)", now)
             else:
                 self.say(f"hold released: machine plays from bar {plan_bar}", now)

@@ -337,6 +337,9 @@ class TimedInput(_QueuedInput):
         super().__init__()
         self.wake = wake
         self.role = role
+        # whether a MIDI clock on this port drives the jam; the session sets it from --clock,
+        # so a drum module's or controller's own clock cannot double the ticks
+        self.clock_source = True
         self._rt = self._port = None
         one = b.one() if client_name is None else None
         if one is not None:  # a port on the client 'flatgroove'

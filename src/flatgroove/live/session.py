@@ -154,28 +154,37 @@ class LiveSession:
                 # others are controllers (pads, knobs, pedals).
                 role = "drums" if i == 0 and n in (ins or []) else (
                     "clock" if n == clock_port else "controls")
-                self.inputs.append(TimedInput(self.b, n, virtual=virtual, wake=self.wake, role=role))
+                port = TimedInput(self.b, n, virtual=virtual, wake=self.wake, role=role)
+                port.clock_source = n == clock_port
+                self.inputs.append(port)
             self.output = TimedOutput(self.b, out, virtual=virtual, role="machine")
         except BaseException:
             self._close_ports()
             raise
-        self.worker = ThreadWorker(model, wake=self.wake)
-        self.worker.warmup()
-        bank, problems = load_bank(self.controls.bank, self.controls.drum_map)
-        if clock_port is not None:
-            clock: InternalClock | MidiClock = MidiClock(bpm, timeout_beats=self.controls.clock_timeout)
-        else:  # after the slow set-up, so that the first bar can be planned in time
-            start = start_at if start_at is not None else self.ts.now() + 1.0
-            clock = InternalClock(bpm, start=start)
-        self.engine = Engine(model, self.output, list(self.inputs), self.controls, clock,
-                             self.worker, bank, end_bar=end_bar, on_log=on_log, on_bar=on_bar,
-                             keep_history=keep_history, target=target)
-        for p in problems:
-            self.engine.say(f"bank: {p}", self.ts.now())
+        self.worker: ThreadWorker | None = None
         self.monitor: PortMonitor | None = None
-        if monitor and not virtual:
-            self.monitor = PortMonitor(self.b, [p.name for p in self.inputs],
-                                       [self.output.name], self._port_gone).start()
+        try:  # a failure from here on (a bad --target, the model's warm-up) closes what is open
+            self.worker = ThreadWorker(model, wake=self.wake)
+            self.worker.warmup()
+            bank, problems = load_bank(self.controls.bank, self.controls.drum_map)
+            if clock_port is not None:
+                clock: InternalClock | MidiClock = MidiClock(bpm, timeout_beats=self.controls.clock_timeout)
+            else:  # after the slow set-up, so that the first bar can be planned in time
+                start = start_at if start_at is not None else self.ts.now() + 1.0
+                clock = InternalClock(bpm, start=start)
+            self.engine = Engine(model, self.output, list(self.inputs), self.controls, clock,
+                                 self.worker, bank, end_bar=end_bar, on_log=on_log, on_bar=on_bar,
+                                 keep_history=keep_history, target=target)
+            for p in problems:
+                self.engine.say(f"bank: {p}", self.ts.now())
+            if monitor and not virtual:
+                self.monitor = PortMonitor(self.b, [p.name for p in self.inputs],
+                                           [self.output.name], self._port_gone).start()
+        except BaseException:
+            if self.worker is not None:
+                self.worker.close()
+            self._close_ports()
+            raise
 
     def _port_gone(self, why: str) -> None:
         self.engine.request_stop(why)
