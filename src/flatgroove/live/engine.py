@@ -159,7 +159,7 @@ class Engine:
         self.machine_bars: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.log: list[LogEntry] = []
         self.halted = isinstance(self.clock, MidiClock)  # wait for the external clock's Start
-        self.halt_reason = "waiting for MIDI clock (Start or ticks)" if self.halted else ""
+        self.halt_reason = "waiting for MIDI clock Start (or Continue)" if self.halted else ""
         self.stopped = False
         self.stop_reason = ""
         self._stop_request: str | None = None

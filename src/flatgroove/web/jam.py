@@ -241,6 +241,8 @@ class JamSession:
         wall0 = time.monotonic()
         ports = self.inputs + ([self.clock] if self.clock is not None else [])
         inputs = [port] + [ShiftedInput(p, wall0, self.speed) for p in ports]
+        for i in inputs:  # only the clock port's MIDI clock drives the jam (as `jam --clock`)
+            i.clock_source = self.clock is not None and i is inputs[-1]
         # Start aiming somewhere other than where the drummer is: there is a path to hear.
         first = next((t.name for t in bank if t.name.lower() != self.drummer_name.lower()), None)
         engine = Engine(self.studio.model, out, inputs, cmap, clock,
