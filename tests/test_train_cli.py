@@ -76,3 +76,91 @@ def test_train_errors(folder, capsys):
     assert main([*base, "--variant", "flat", "--resume"]) == 2
     assert "'vae' run" in capsys.readouterr().err
     assert (run / "last.pt").read_bytes() == before
+
+
+def test_resume_alone_continues_the_runs_own_settings(folder, capsys):
+    out = folder / "run"
+    base = ["train", "--data", str(folder / "midi"), "--out", str(out), "--device", "cpu"]
+    assert main([*base, "--variant", "flat", "--config", str(folder / "tiny.toml"), "--kappa", "40",
+                 "--max-steps", "3"]) == 0
+    capsys.readouterr()
+    # a setting that differs from the run's is refused, naming it; the run is left as it was
+    before = (out / "last.pt").read_bytes()
+    assert main([*base, "--variant", "flat", "--config", str(folder / "tiny.toml"), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "other training settings: kappa 40.0 (run) vs 30.0 (now)" in err
+    assert (out / "last.pt").read_bytes() == before
+    # `--resume` alone reads them from the run: the tiny model, κ 40, two epochs
+    assert main([*base, "--resume"]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["model"]["latent_dim"] == 4 and saved["train"]["kappa"] == 40.0
+    val = [json.loads(s) for s in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in val if r["kind"] == "val"] == [1, 2]
+
+
+def test_resume_at_max_steps_takes_no_step_more(folder):
+    import torch
+
+    out = folder / "run"
+    args = ["train", "--variant", "flat", "--data", str(folder / "midi"), "--out", str(out),
+            "--config", str(folder / "tiny.toml"), "--device", "cpu", "--max-steps", "3"]
+    assert main(args) == 0
+    for _ in range(2):
+        assert main([*args, "--resume"]) == 0
+        ck = torch.load(out / "last.pt", weights_only=False)
+        assert ck["progress"]["step"] == 3
+
+
+@pytest.mark.parametrize("flags,words", [
+    (["--batch-size", "0"], "batch_size must be at least 1"),
+    (["--epochs", "0"], "epochs must be at least 1"),
+    (["--kappa", "nan"], "kappa must be a finite number"),
+    (["--time-budget", "inf"], "time_budget_min must be a finite number"),
+    (["--threads", "-1"], "threads must be at least 0"),
+    (["--latent-dim", "0"], "latent_dim must be >= 1"),
+])
+def test_bad_training_numbers_are_refused_before_the_data_loads(folder, capsys, flags, words):
+    # --data points nowhere: the settings are checked first, so their error is the one shown
+    assert main(["train", "--variant", "flat", "--data", str(folder / "nowhere"),
+                 "--out", str(folder / "r"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+
+
+def test_ctrl_c_saves_whole_steps(folder, capsys, monkeypatch):
+    import signal
+
+    import torch
+
+    from flatgroove.train.trainer import Trainer
+
+    real, calls = Trainer.train_step, []
+
+    def step_then_ctrl_c(self, idx):
+        calls.append(1)
+        if len(calls) == 2:  # Ctrl-C lands inside the second step
+            signal.raise_signal(signal.SIGINT)
+        return real(self, idx)
+
+    monkeypatch.setattr(Trainer, "train_step", step_then_ctrl_c)
+    out = folder / "run"
+    assert main(["train", "--variant", "flat", "--data", str(folder / "midi"), "--out", str(out),
+                 "--config", str(folder / "tiny.toml"), "--device", "cpu"]) == 130
+    assert "continue with --resume" in capsys.readouterr().out
+    ck = torch.load(out / "last.pt", weights_only=False)
+    assert ck["progress"]["step"] == 2 and len(calls) == 2  # the step in progress was finished
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler given back
+
+
+def test_widening_needs_the_other_sizes_equal(folder, capsys):
+    src = folder / "src"
+    assert main(["train", "--variant", "vae", "--data", str(folder / "midi"), "--out", str(src),
+                 "--config", str(folder / "tiny.toml"), "--device", "cpu", "--max-steps", "1"]) == 0
+    wide = folder / "wide.toml"
+    wide.write_text(TINY_TOML.replace("dec_hidden = 24\ndec_layers = 1", "dec_hidden = 32\ndec_layers = 2"))
+    capsys.readouterr()
+    assert main(["train", "--variant", "flat", "--data", str(folder / "midi"), "--out", str(folder / "w"),
+                 "--config", str(wide), "--device", "cpu", "--init-from", str(src / "last.pt"),
+                 "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "dec_layers differ" in err and "Traceback" not in err

@@ -47,6 +47,8 @@ class DecodingRule:
             raise ValueError("threshold must lie in (0, 1)")
         if not 0.0 < self.low <= self.high < 1.0:
             raise ValueError("pattern bounds need 0 < low <= high < 1")
+        if self.seed < 0:
+            raise ValueError(f"a pattern's seed must be >= 0, got {self.seed}")
 
     @cached_property
     def thresholds(self) -> np.ndarray:

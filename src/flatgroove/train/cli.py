@@ -36,8 +36,17 @@ def _train(args: argparse.Namespace) -> int:
     # Under torchrun: join the other processes (gloo on CPU, nccl on CUDA); alone otherwise.
     ctx, device = D.init(_device(args.device), args.dist_timeout)
     say = print if ctx.is_main else (lambda *a, **k: None)
+    out = Path(args.out)
     try:
-        mc, tc = load_config(args.config, variant=args.variant)
+        if args.resume and args.config is None and (out / "last.pt").exists():
+            # `--resume` alone continues the run with its own settings (saved in it)
+            mc, tc = _run_settings(out / "last.pt")
+            if args.variant is not None and args.variant != mc.variant:
+                raise UserError(f"cannot resume: {out} is a {mc.variant!r} run, not {args.variant!r}")
+        else:
+            mc, tc = load_config(args.config, variant=args.variant)
+        if args.latent_dim is not None:  # through the checks of a fresh ModelConfig
+            mc = type(mc).from_dict({**mc.to_dict(), "latent_dim": args.latent_dim})
     except ValueError as e:
         raise UserError(str(e)) from None
     for key in ("epochs", "seed", "batch_size", "max_steps", "time_budget_min"):
@@ -45,8 +54,6 @@ def _train(args: argparse.Namespace) -> int:
             setattr(tc, key, getattr(args, key))
     if args.keep_epochs:
         tc.keep_epochs = True
-    if args.latent_dim is not None:
-        mc.latent_dim = args.latent_dim
     if args.kappa is not None:
         tc.kappa = args.kappa
     if args.kappa_from is not None:
@@ -63,9 +70,13 @@ def _train(args: argparse.Namespace) -> int:
         tc.kappa_train_slack = args.kappa_train_slack
     if args.threads:
         tc.threads = args.threads
+    if args.resume:
+        tc.init_from = ""  # a resumed run's weights come from its checkpoint, not a warm start
+    bad = tc.problems()
+    if bad:  # before the data is loaded
+        raise UserError("; ".join(bad))
     if tc.threads:
         torch.set_num_threads(tc.threads)
-    out = Path(args.out)
     if out.exists() and (out / "last.pt").exists() and not args.resume:
         raise UserError(f"{out} holds a run already; pass --resume to continue it or choose another --out")
     data = args.data
@@ -101,6 +112,24 @@ def _train(args: argparse.Namespace) -> int:
     print(json.dumps({k: round(v, 5) if isinstance(v, float) else v for k, v in last.items()}))
     _print_use(out)
     return 0
+
+
+def _run_settings(path: Path):
+    """(ModelConfig, TrainConfig) a run was trained with, from its checkpoint."""
+    from flatgroove.errors import CheckpointError, UserError
+    from flatgroove.model.checkpoint import read_checkpoint
+    from flatgroove.model.config import ModelConfig
+    from flatgroove.train.config import TrainConfig
+
+    try:
+        ck = read_checkpoint(path)
+    except CheckpointError as e:
+        raise UserError(f"cannot resume: {e}") from None
+    if "train_config" not in ck:
+        raise UserError(f"cannot resume: {path} holds weights only (no training settings)")
+    tc = TrainConfig.from_dict(ck["train_config"])
+    tc.max_steps, tc.time_budget_min = 0, 0.0  # where it stopped early: on to its schedule's end
+    return ModelConfig.from_dict(ck["model_config"]), tc
 
 
 def torchrun_args(args: argparse.Namespace) -> list[str]:

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from flatgroove.model.config import ModelConfig, settings_from_dict
@@ -118,6 +119,24 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         return settings_from_dict(cls, d, "train")
+
+    def problems(self) -> list[str]:
+        """What would crash a run later or train silently wrong (a NaN κ pins λ at its cap,
+        a batch size of 0 divides by zero after the data has loaded); [] when all is well."""
+        out = [f"{f.name} must be a finite number, got {getattr(self, f.name)}"
+               for f in fields(self) if isinstance(getattr(self, f.name), float)
+               and not math.isfinite(getattr(self, f.name))]
+        for name, lo in (("epochs", 1), ("batch_size", 1), ("log_every", 1), ("max_steps", 0),
+                         ("checkpoint_every", 0), ("threads", 0), ("val_batches", 0),
+                         ("val_heard_pairs", 0)):
+            if getattr(self, name) < lo:
+                out.append(f"{name} must be at least {lo}, got {getattr(self, name)}")
+        for name in ("kappa", "lr", "batch_size"):
+            if not getattr(self, name) > 0:
+                out.append(f"{name} must be above 0, got {getattr(self, name)}")
+        if self.time_budget_min < 0:
+            out.append(f"time_budget_min must be >= 0, got {self.time_budget_min}")
+        return list(dict.fromkeys(out))
 
 
 def load_config(path: str | Path | None, variant: str | None = None) -> tuple[ModelConfig, TrainConfig]:

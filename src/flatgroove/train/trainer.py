@@ -8,7 +8,9 @@ import datetime
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -114,11 +116,58 @@ def draw_probabilities(tc: TrainConfig, meta: dict | None, n: int) -> torch.Tens
     return torch.from_numpy(w / w.sum())
 
 
+class _CtrlCBetweenSteps:
+    """Ctrl-C lands between steps: the first press stops the run after the step in progress,
+    so last.pt holds whole steps (weights, Adam's moments, λ and the counters agree) and
+    --resume continues exactly; a second press stops at once (where it lands)."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._old = None
+
+    def start(self) -> _CtrlCBetweenSteps:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def check(self) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    def stop(self) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+
+# training settings a resumed run may change: how long it runs and how it is watched
+RESUME_MAY_CHANGE = frozenset({"epochs", "max_steps", "time_budget_min", "threads", "keep_epochs",
+                               "log_every", "checkpoint_every", "val_batches", "val_heard_pairs",
+                               "init_from", "kappa_train_slack"})
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
+        except (TypeError, ValueError):
+            return False
+    return a == b
+
+
 class Trainer:
     def __init__(self, mc: ModelConfig, tc: TrainConfig, train_x: torch.Tensor,
                  val_x: torch.Tensor, out: str | Path, device: str = "cpu",
                  data_info: dict | None = None, progress: bool = True,
                  dist: D.DistContext | None = None, train_meta: dict | None = None):
+        bad = tc.problems()
+        if bad:
+            raise TrainError("; ".join(bad))
         if len(train_x) == 0:
             raise TrainError("the training set is empty")
         if len(val_x) == 0:
@@ -210,6 +259,11 @@ class Trainer:
             keep = self._grow_latent(ck, keep, d_src)
         h_src = int(ck["model_config"].get("dec_hidden", self.mc.dec_hidden))
         if h_src < self.mc.dec_hidden:
+            other = [k for k in ("dec_layers", "step_embed", "enc_hidden")
+                     if k in ck["model_config"] and ck["model_config"][k] != getattr(self.mc, k, None)]
+            if other:
+                raise TrainError(f"cannot warm-start from {path}: a decoder is widened only when every "
+                                 f"other size is the same; {', '.join(other)} differ")
             keep = self._widen_decoder(keep, h_src)
         # A prior of the same kind and size comes along too (a flat run continued from a flat run;
         # a grown latent's prior was grown with it).
@@ -586,12 +640,16 @@ class Trainer:
         prog = Progress(self, enabled=self.progress and main)
         fault = D.fault(self.dist)
         budget = TimeBudget(tc.time_budget_min * 60.0, t0, self.step, whole=self.batch_in_epoch == 0)
+        ctrl_c = _CtrlCBetweenSteps().start()
         try:
             while self.epoch < tc.epochs:
                 idx = self.order(self.epoch)
                 prog.start_epoch()
                 self.model.train()
                 while self.batch_in_epoch < self.steps_per_epoch:
+                    ctrl_c.check()
+                    if tc.max_steps and self.step >= tc.max_steps:
+                        break  # a run resumed at its --max-steps takes no step more
                     if fault is not None and self.step == fault[0]:
                         D.fail(fault[1])
                     b = self.batch_in_epoch
@@ -636,6 +694,7 @@ class Trainer:
                 if self.progress and main:
                     tqdm.write(self._val_line(last_val))
                     prog.epoch_line()
+                ctrl_c.check()
                 warn = self.degenerate(last_val)
                 if warn and main:
                     self.warnings.append(warn)
@@ -662,6 +721,7 @@ class Trainer:
                     "with --resume, on any number of processes") from None
             raise
         finally:
+            ctrl_c.stop()
             prog.close()
             if log is not None:
                 log.close()
@@ -799,6 +859,15 @@ class Trainer:
                              f"not {self.mc.variant!r}")
         if ck["model_config"] != self.mc.to_dict():
             raise TrainError(f"cannot resume: {p} was trained with other model settings")
+        # A resumed run continues its own settings: a κ, learning rate or loss weight that
+        # differs would change the run silently. Only how long it runs, and how, may change.
+        saved, now = ck.get("train_config") or {}, asdict(self.tc)
+        differ = [f"{k} {saved[k]!r} (run) vs {now[k]!r} (now)" for k in sorted(saved)
+                  if k in now and k not in RESUME_MAY_CHANGE and not _same(saved[k], now[k])]
+        if differ:
+            raise TrainError(f"cannot resume: {p} was trained with other training settings: "
+                             f"{'; '.join(differ)}. Resume with the run's own --config and flags "
+                             "(or none: `--resume` alone reads them from the run)")
         if "optimizer" not in ck or "progress" not in ck:
             raise TrainError(f"cannot resume: {p} holds weights only (no optimiser state)")
         return ck
