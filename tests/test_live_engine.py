@@ -233,6 +233,22 @@ def test_targets_with_one_name_keep_their_own_encodings():
     assert len(cache) == 2
 
 
+def test_sampled_targets_past_eight_replace_the_oldest():
+    from flatgroove.live.engine import OWN_TARGETS
+
+    vt, model = VirtualTime(0.0), DoubleModel()
+    eng = Engine(model, MemoryOutput(vt.now), [MemoryInput()], controls(a=1.0),
+                 InternalClock(120.0, start=1.5), InlineWorker(model),
+                 bank=[Target("B", groove=B), Target("C", groove=C)], end_bar=6)
+    for _ in range(OWN_TARGETS + 3):
+        eng.apply("sample", None, 0.0)
+    names = [t.name for t in eng.bank]
+    assert names[:2] == ["B", "C"] and len(names) == 2 + OWN_TARGETS  # a long jam's bank stays small
+    assert sorted(names[2:], key=lambda n: int(n.split()[1])) == [
+        f"sample {k}" for k in range(4, OWN_TARGETS + 4)]  # the oldest three gave way
+    assert eng.target.name == f"sample {OWN_TARGETS + 3}"
+
+
 # -- timing and determinism ----------------------------------------------------------------------------
 def test_simulation_is_deterministic():
     script = {"change": [{"bar": 3, "cc": 1, "value": 90}, {"bar": 5, "mode": "morph"},

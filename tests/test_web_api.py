@@ -236,6 +236,36 @@ def test_encode_builtin_and_groove(client, studio):
     assert np.array(r.json()["reconstruction"]["hits"]).shape == (32, 9)
 
 
+def test_midi_export_of_map_points_while_the_map_is_built(model8, ckpt8, monkeypatch):
+    # `serve` builds the map on a thread at start; a path between map points asked for then
+    # must wait for the map, not hold the model's turn that the build needs (a deadlock)
+    import threading
+
+    from flatgroove.web import projection
+    from flatgroove.web.server import create_app
+    from flatgroove.web.service import Studio
+
+    real = projection.build_map
+
+    def slow_build(raw_model, encode, *a, **k):
+        time.sleep(0.5)  # the request arrives meanwhile
+        encode(np.zeros((4, 32, 27), np.float32))  # a dataset's windows, in model turns
+        return real(raw_model, encode, *a, **k)
+
+    monkeypatch.setattr(projection, "build_map", slow_build)
+    studio = Studio(model8, str(ckpt8), dataset=None)
+    done: list[int] = []
+    c = TestClient(create_app(studio, hosts=TEST_HOSTS))  # no lifespan: a hang cannot block exit
+    studio.warm()
+    time.sleep(0.1)
+    body = {"path": {"a": {"point": [0.0, 0.0]}, "b": {"name": "funk"}, "steps": 3}}
+    t = threading.Thread(target=lambda: done.append(c.post("/api/midi", json=body).status_code),
+                         daemon=True)
+    t.start()
+    t.join(20.0)
+    assert done == [200], "the request waits on the map build, which waits on the request's turn"
+
+
 @pytest.mark.parametrize(
     "body, words",
     [
@@ -462,6 +492,10 @@ def test_midi_export_grooves(client):
     assert r.status_code == 200
     assert r.headers["content-type"] == "audio/midi"
     assert r.headers["content-disposition"] == 'attachment; filename="my_.._groove.mid"'
+    for name, sent in (("x" * 200, "x" * 80), ("ドラム_rock.mid", "rock"), ("___", "flatgroove")):
+        r = client.post("/api/midi", json={"grooves": gs, "filename": name})
+        assert r.status_code == 200, r.text
+        assert r.headers["content-disposition"] == f'attachment; filename="{sent}.mid"'
     assert r.content[:4] == b"MThd"
     mf = mido.MidiFile(file=io.BytesIO(r.content))
     ons = [m for t in mf.tracks for m in t if m.type == "note_on" and m.velocity > 0]
@@ -613,6 +647,45 @@ def test_jam_stops_when_idle_and_restarts(studio):
             st = _states(ws, lambda m: m["type"] == "state" and m.get("running") and m["session"] == 2)
             assert st["bar"] >= -1
     jam.stop()
+
+
+def test_map_targets_share_one_slot_and_spare_other_targets():
+    from flatgroove.live.controls import Target
+    from flatgroove.web.jam import put_in_map_slot
+
+    z = np.zeros(8, np.float32)
+    bank = [Target("zouk", groove=builtin("rock")), Target("rock", groove=builtin("rock"))]
+    for name in ("map (0.10, 0.20)", "z", "map (0.50, 0.50)"):
+        put_in_map_slot(bank, Target(name, z=z))
+    assert [b.name for b in bank] == ["zouk", "rock", "map (0.50, 0.50)"]
+
+
+def test_a_page_connecting_as_the_jam_stops_for_idleness_gets_a_jam(studio, monkeypatch):
+    import threading
+
+    from flatgroove.web.jam import JamSession
+
+    real, deciding = JamSession._idle, threading.Event()
+
+    def slow_idle(self):
+        idle = real(self)
+        if idle:
+            deciding.set()
+            time.sleep(0.5)  # the window between deciding to stop and stopping, widened
+        return idle
+
+    monkeypatch.setattr(JamSession, "_idle", slow_idle)
+    jam = JamSession(studio, bpm=240.0, idle_stop_s=0.2)
+    try:
+        jam.connect()
+        jam.disconnect()  # no page from now on
+        assert deciding.wait(10.0)
+        jam.connect()  # a page arrives just then
+        time.sleep(1.0)
+        assert jam.running and jam.sessions == 2
+    finally:
+        monkeypatch.setattr(JamSession, "_idle", real)
+        jam.stop()
 
 
 # -- `flatgroove serve` -------------------------------------------------------------------------------------

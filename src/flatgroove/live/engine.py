@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +41,9 @@ from flatgroove.live.worker import (
     ThreadWorker,
     run_request,
 )
+
+# sampled and captured targets kept of each kind (the oldest gives way to the next)
+OWN_TARGETS = 8
 
 
 # -- what happened -------------------------------------------------------------------------------
@@ -139,6 +142,8 @@ class Engine:
         self.bank: list[Target] = list(bank or [])
         self.target: Target = self._initial_target(target)
         self._pending_mode: str | None = None
+        self._made: dict[str, int] = {}  # samples and captures made, for their names
+        self._own: dict[str, deque[Target]] = {}  # those still in the bank, oldest first
         self._mode_anchor = 0
         self._morph_from: Source | None = None
         self._morph_anchor = 0
@@ -364,18 +369,16 @@ class Engine:
             if not g.n_hits:
                 self.say("capture: the drummer's last 2 bars are silent; nothing captured", now)
                 return
-            n = sum(1 for t in self.bank if t.name.startswith("capture")) + 1
-            g.name = f"capture {n}"
+            g.name = f"capture {self._count('capture')}"
             t = Target(g.name, groove=g)
-            self.bank.append(t)
+            self._keep_own(t, "capture")
             self.say(f"captured bars {max(end - 1, 1)}-{max(end, 1)} as '{t.name}' "
                      f"({g.n_hits} hits)", now)
             self._set_target(t, now)
         elif kind == "sample":
             z = self.rng.standard_normal(self.model.latent_dim).astype(np.float32)
-            n = sum(1 for t in self.bank if t.name.startswith("sample")) + 1
-            t = Target(f"sample {n}", z=z * np.float32(self.temperature))
-            self.bank.append(t)
+            t = Target(f"sample {self._count('sample')}", z=z * np.float32(self.temperature))
+            self._keep_own(t, "sample")
             self.say(f"sampled target '{t.name}' (temperature {self.temperature:.2f})", now)
             self._set_target(t, now)
         elif kind == "mode":
@@ -408,6 +411,25 @@ class Engine:
                 self.say(f"tempo {old:.1f} -> {float(value):.1f} BPM", now)
         elif kind == "morph_bars":
             self.morph_bars = int(value)
+
+    def _count(self, kind: str) -> int:
+        self._made[kind] = self._made.get(kind, 0) + 1
+        return self._made[kind]
+
+    def _keep_own(self, t: Target, kind: str) -> None:
+        """Add a sampled or captured target; past OWN_TARGETS of a kind the oldest gives way
+        (its slot, so other targets keep their numbers): a long jam's bank stays small."""
+        own = self._own.setdefault(kind, deque())
+        if len(own) >= OWN_TARGETS:
+            old = own.popleft()
+            i = next((i for i, b in enumerate(self.bank) if b is old), None)
+            if i is not None:
+                self.bank[i] = t
+            else:
+                self.bank.append(t)
+        else:
+            self.bank.append(t)
+        own.append(t)
 
     def _set_target(self, t: Target, now: float) -> None:
         self.target = t

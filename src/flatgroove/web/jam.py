@@ -37,6 +37,16 @@ log = logging.getLogger(__name__)
 PITCH_DRUM = {p: i for i, p in enumerate(OUTPUT_PITCHES)}
 
 
+def put_in_map_slot(bank: list, t) -> None:
+    """One slot for targets clicked on the map or given as z: clicking around must not grow
+    the bank (nor replace a bank groove whose name merely starts with "z", say "zouk")."""
+    old = [i for i, b in enumerate(bank) if b.z is not None and (b.name == "z" or b.name.startswith("map ("))]
+    if old:
+        bank[old[0]] = t
+    else:
+        bank.append(t)
+
+
 class ShiftedInput:
     """A port stamped with time.monotonic() (a real MIDI input), seen on the jam's virtual
     clock: t_virtual = (t - wall0) * speed."""
@@ -116,18 +126,24 @@ class JamSession:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        old = self._thread
-        if old is not None and old.is_alive() and self._stop.is_set():
-            old.join(5.0)  # a session that is stopping: let it finish, then start anew
-        with self._lock:
-            if self.running:
+        for _ in range(3):
+            old = self._thread
+            if old is not None and old.is_alive() and self._stop.is_set():
+                old.join(5.0)  # a session that is stopping: let it finish, then start anew
+            with self._lock:
+                if self.running and self._stop.is_set():
+                    continue  # it began to stop (idle) after the check: join it, unlocked
+                if not self.running:
+                    self._start_locked()
                 return
-            self._stop.clear()
-            self._q = queue.Queue()
-            self.error = ""
-            self.sessions += 1
-            self._thread = threading.Thread(target=self._run, name="flatgroove-jam", daemon=True)
-            self._thread.start()
+
+    def _start_locked(self) -> None:
+        self._stop.clear()
+        self._q = queue.Queue()
+        self.error = ""
+        self.sessions += 1
+        self._thread = threading.Thread(target=self._run, name="flatgroove-jam", daemon=True)
+        self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -291,10 +307,15 @@ class JamSession:
             self._publish(engine, vt.now(), running=False)
 
     def _idle(self) -> bool:
+        # decided under the lock, and marked stopping there: a page connecting meanwhile
+        # either finds the jam running on (since reset) or stopping (and starts a new one)
         with self._lock:
             since = self._idle_since
-        return (self.idle_stop_s is not None and since is not None
-                and time.monotonic() - since > self.idle_stop_s)
+            idle = (self.idle_stop_s is not None and since is not None
+                    and time.monotonic() - since > self.idle_stop_s)
+            if idle:
+                self._stop.set()
+            return idle
 
     def _feed_drummer(self, runner, engine, port, channel: int) -> None:
         """Queue the looped drummer one 2-bar phrase ahead; a new drummer groove starts at the
@@ -349,12 +370,7 @@ class JamSession:
                         z = self.studio.check_z(msg.z)
                         name = "z"
                     t = Target(name, z=z)
-                    # One slot for map targets: clicking around must not grow the bank.
-                    old = [i for i, b in enumerate(engine.bank) if b.name.startswith(("map (", "z"))]
-                    if old:
-                        engine.bank[old[0]] = t
-                    else:
-                        engine.bank.append(t)
+                    put_in_map_slot(engine.bank, t)
                 engine.apply("target", engine.bank.index(t), now)
 
     def _target_z(self, target) -> np.ndarray | None:
@@ -365,6 +381,8 @@ class JamSession:
         key = target.key
         if key not in self._zcache:
             self._zcache[key] = self.studio.model.encode([target.groove])[0]
+            while len(self._zcache) > 64:  # bounded: targets come and go in a long jam
+                self._zcache.pop(next(iter(self._zcache)))
         return self._zcache[key]
 
     def _publish(self, engine, now: float, running: bool = True) -> None:

@@ -134,7 +134,7 @@ class MidiRequest(Strict):
     grooves: Annotated[list[GrooveIn], Field(min_length=1, max_length=MAX_MIDI_GROOVES)] | None = None
     path: InterpolateRequest | None = None
     tempo: float | None = Field(None, ge=20.0, le=400.0)
-    filename: Annotated[str, Field(max_length=80)] = "flatgroove"
+    filename: Annotated[str, Field(max_length=4096)] = "flatgroove"  # cut to 80 below
 
     @model_validator(mode="after")
     def _one(self) -> MidiRequest:
@@ -145,9 +145,10 @@ class MidiRequest(Strict):
     @field_validator("filename")
     @classmethod
     def _safe(cls, v: str) -> str:
-        # Only a plain name goes into the Content-Disposition header.
-        keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in v).strip("._")
-        return (keep or "flatgroove").removesuffix(".mid")
+        # Only a plain ASCII name goes into the Content-Disposition header (latin-1), cut to
+        # 80 characters: the page makes names from uploads' names, which can be long or not ASCII.
+        keep = "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "_" for c in v)
+        return (keep.removesuffix(".mid").strip("._")[:80].strip("._") or "flatgroove")
 
 
 # -- jam control messages (WebSocket) ------------------------------------------------------------

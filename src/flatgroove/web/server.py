@@ -544,7 +544,9 @@ def create_app(studio: Studio, jam: JamSession | None = None, max_body: int = MA
                 "Content-Disposition": f'attachment; filename="{req.filename}.mid"'})
 
         n = len(req.grooves) if req.grooves is not None else req.path.steps if req.path else 1
-        return work(n, make, map_first=False)
+        # a path may name map points: the map is made before the turn (map_data inside the
+        # turn would wait on a map build that waits for a turn)
+        return work(n, make, map_first=req.path is not None)
 
     @app.get("/api/jam")
     def jam_state() -> dict[str, Any]:

@@ -214,7 +214,8 @@ export class JamView {
       .map(([beat, drum, vel]) => [tick(beat), pitches[drum], vel, TPQ / 8]);
     const drummer = part("d");
     const machine = part("m");
-    const end = Math.max(...rec.notes.map((n) => n[0]));
+    // reduce, not Math.max(...): spreading a long jam's notes overflows the stack
+    const end = rec.notes.reduce((m, n) => Math.max(m, n[0]), -Infinity);
     const bars = Math.ceil((end - rec.start + 1e-9) / 4);
     const bytes = writeMidi({
       tpq: TPQ,
