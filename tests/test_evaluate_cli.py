@@ -94,3 +94,36 @@ def test_models_are_named_after_their_run_and_kept_epoch(tmp_path):
     assert _name(str(tmp_path / "my_flat.pt"), m, taken) == "my_flat"
     taken["E52_path64_epoch2"] = 1
     assert _name(str(run / "epoch2.pt"), m, taken) == "E52_path64_epoch2-2"
+
+
+def test_the_real_windows_reference_is_every_window_of_the_split():
+    import numpy as np
+
+    from flatgroove.evaluate.heard import real_nn_reference
+
+    rng = np.random.default_rng(0)
+    train = (rng.random((50, 32, 9)) < 0.2)
+    far = ~train[:1].repeat(300, 0)  # every cell flipped: far from every training window
+    real = np.concatenate([train[rng.integers(0, 50, 300)], far])  # 300 at 0 cells, 300 far
+    d_far = float(np.median(np.abs(far[:1].astype(int) - train.astype(int)).sum((1, 2)).min()))
+    assert real_nn_reference(real, train) == d_far / 2  # the median of all 600, not of the first 500 (0)
+
+
+def test_the_interpolation_figure_decodes_with_the_tables_rule(tmp_path, monkeypatch):
+    import numpy as np
+
+    from flatgroove.evaluate import report
+    from flatgroove.model.checkpoint import load_model
+    from flatgroove.model.decoding import parse_rule
+
+    m = load_model(_ckpt(tmp_path / "flat.pt", "flat", 2))
+    own = m.decoding
+    x = torch.stack([torch.from_numpy(g.to_features()) for g in list(all_builtins().values())[:2]])
+    rows_seen = []
+    monkeypatch.setattr("flatgroove.plots.interpolation_rolls",
+                        lambda rows, target, title="": rows_seen.append(rows) or target)
+    results = {"flat": {"_pairs": np.array([[0, 1]])}}
+    for rule in (parse_rule("threshold:0.01"), parse_rule("threshold:0.99")):
+        report.interpolation_figure({"flat": m}, results, x, tmp_path / "f.png", rule=rule)
+    dense, sparse = (sum(g.n_hits for g in r["flat"]) for r in rows_seen)
+    assert dense > sparse and m.decoding == own  # each rule heard, the model's own rule kept

@@ -10,14 +10,13 @@ from pathlib import Path
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    import numpy as np
     import torch
 
     from flatgroove.data import load_dataset
     from flatgroove.drums import N_DRUMS
     from flatgroove.errors import UserError
     from flatgroove.evaluate import report
-    from flatgroove.evaluate.heard import nearest_hamming
+    from flatgroove.evaluate.heard import real_nn_reference
     from flatgroove.evaluate.study import StudySettings, run_study
     from flatgroove.generate import resolve_model
     from flatgroove.model.decoding import parse_rule
@@ -48,8 +47,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         tr = load_dataset(args.data, split="train")
         if len(tr):
             train_hits = (tr.tensors()[..., :N_DRUMS] > 0.5).numpy()
-            real = (x[:500, :, :N_DRUMS] > 0.5).numpy()
-            real_nn = float(np.median(nearest_hamming(real, train_hits)))
+            real_nn = real_nn_reference((x[..., :N_DRUMS] > 0.5).numpy(), train_hits)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     models, results = {}, {}
@@ -73,7 +71,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         md += [f"## The claim: {flat} against {vae}", ""] + lines + [""]
         claims += ([f"**{flat}** against {vae}:", ""] if len(flats) > 1 else []) + lines + [""]
     claims = claims[:-1]
-    figs = report.interpolation_figure(models, results, x, out / "interpolation.png", n_pairs=args.figures)
+    figs = report.interpolation_figure(models, results, x, out / "interpolation.png", n_pairs=args.figures,
+                                       rule=rule)
     for name, m in models.items():
         if m.latent_dim == 2:
             figs.append(report.magnification_figure(

@@ -165,8 +165,10 @@ def claim_check(results: dict[str, dict], flat: str, vae: str) -> list[str]:
 
 
 def interpolation_figure(models: dict[str, object], results: dict[str, dict], x: torch.Tensor,
-                         path: str | os.PathLike, n_pairs: int = 1, steps: int = 9) -> list[Path]:
-    """Piano rolls of the same test pairs, one panel per model."""
+                         path: str | os.PathLike, n_pairs: int = 1, steps: int = 9,
+                         rule=None) -> list[Path]:
+    """Piano rolls of the same test pairs, one panel per model, each decoded by the rule the
+    tables used (`rule` for every model where --decoding gave one, else each model's own)."""
     from flatgroove.generate import interpolate
     from flatgroove.groove import Groove
     from flatgroove.plots import interpolation_rolls
@@ -177,7 +179,14 @@ def interpolation_figure(models: dict[str, object], results: dict[str, dict], x:
     for k, (a, b) in enumerate(pairs):
         ga, gb = (Groove.from_features(x[i].numpy(), 120.0) for i in (a, b))
         ga.name, gb.name = f"test {a}", f"test {b}"
-        rows = {name: interpolate(m, ga, gb, steps=steps) for name, m in models.items()}
+        rows = {}
+        for name, m in models.items():
+            own = m.decoding
+            m.decoding = rule or own
+            try:
+                rows[name] = interpolate(m, ga, gb, steps=steps)
+            finally:
+                m.decoding = own
         p = Path(path)
         target = p if n_pairs == 1 else p.with_name(f"{p.stem}-{k}{p.suffix}")
         out.append(interpolation_rolls(rows, target, title=f"test pair {a} → {b}: straight-line paths"))
