@@ -70,6 +70,20 @@ def mixed_folder(tmp_path, mido_file) -> tuple[Path, list[Path], list[Path]]:
 # -- folders -------------------------------------------------------------------------------
 
 
+def test_an_unreadable_file_is_skipped_not_a_traceback(mixed_folder, cache_dir, monkeypatch):
+    root, good, _ = mixed_folder
+    real = Path.read_bytes
+
+    def denied(self):
+        if self.name == "a.mid":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    ws = load_folder(root, progress=False)  # was: PermissionError from the cache key
+    assert len(ws) >= sum(n_windows(f) for f in good[1:])  # the others load
+
+
 def test_folder_skips_bad_files_with_a_warning(mixed_folder, cache_dir, caplog):
     root, good, bad = mixed_folder
     with caplog.at_level(logging.WARNING, logger="flatgroove.data"):

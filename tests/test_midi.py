@@ -271,6 +271,34 @@ def test_a_track_named_drums_off_channel_10_is_read(tmp_path, mido_file):
     assert len(part.steps) == 8 and part.ignored == {"non-drum track 'Keys'": 1}
 
 
+def test_a_track_named_drums_beside_a_kit_on_channel_10_is_ignored(tmp_path, mido_file):
+    kit = bars_of_notes([0, 1])
+    steel = [(i * 480, 60 + i % 5, 80, 0) for i in range(16)]  # a melody on "Steel Drums"
+    part = read_drums(mido_file(tmp_path / "s.mid", [kit, steel], names=["Kit", "Steel Drums"]))
+    assert len(part.steps) == 8 and set(part.drums.tolist()) == {KICK}
+    assert part.ignored == {"non-drum track 'Steel Drums'": 16}
+
+
+def test_bars_before_the_first_tempo_event_are_at_120(tmp_path, mido_file):
+    notes = [(t * 240, 42, 90, 9) for t in range(4 * 8)]
+    path = mido_file(tmp_path / "late.mid", [notes], tempos=[(2 * BAR * 480, 60.0)])
+    _, starts, tempos = window_arrays(read_drums(path))
+    assert starts.tolist() == [0, 1, 2] and tempos.tolist() == [120.0, 120.0, 60.0]
+
+
+def test_a_groove_with_a_silent_last_bar_reads_back_whole(tmp_path):
+    g = random_grooves(2, 100.0, seed=4)
+    g[1].hits[STEPS_PER_BAR:] = 0  # the second groove's second bar is silent
+    first = Groove(g[0].hits.copy(), g[0].velocities, g[0].offsets, 100.0)
+    first.hits[STEPS_PER_BAR:] = 0
+    path = write_midi([first], tmp_path / "one.mid")
+    assert read_groove(path).n_hits == first.n_hits  # was: "shorter than 2 bars"
+    path = write_midi(g, tmp_path / "two.mid")
+    back = read_grooves(path, hop_bars=2)
+    assert len(back) == 2 and [b.n_hits for b in back] == [g[0].n_hits, g[1].n_hits]
+    assert read_drums(path).n_bars == 3  # the dataset's windows still end at the last note
+
+
 @pytest.mark.parametrize("midi_type", [0, 1])
 def test_single_non_drum_track_is_read_as_drums(tmp_path, mido_file, midi_type):
     notes = [(t, p, v, 0) for t, p, v, _ in bars_of_notes([0, 1], pitch=38)]

@@ -232,7 +232,7 @@ def _midi_notes(path: str | os.PathLike) -> tuple[list[tuple[float, int, int, fl
     except Exception as e:  # noqa: BLE001 - symusic raises plain RuntimeError/ValueError
         raise AudioError(f"{p}: not a readable MIDI file ({e})") from None
     tracks = [t for t in score.tracks if len(t.notes)]
-    drums = [t for t in tracks if t.is_drum or "drum" in t.name.lower()] or tracks
+    drums = [t for t in tracks if t.is_drum] or [t for t in tracks if "drum" in t.name.lower()] or tracks
     notes = []
     for tr in drums:
         a = tr.notes.numpy()

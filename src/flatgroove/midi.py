@@ -32,6 +32,7 @@ class DrumPart:
     tempo: float  # BPM of the first tempo event (120 when none)
     tempo_at: list[tuple[float, float]] = field(default_factory=list)  # (step, bpm) changes
     ignored: dict[str, int] = field(default_factory=dict)  # what was dropped, and how much
+    end_step: float = 0.0  # the file's last marker (write_midi's "end" on the last bar line)
 
     @property
     def n_bars(self) -> int:
@@ -39,6 +40,12 @@ class DrumPart:
             return 0
         # A note pushed over the last bar line by a hair belongs to the bar it quantises into.
         return int(np.floor(np.round(self.steps.max()) / STEPS_PER_BAR)) + 1
+
+    @property
+    def bars_to_end(self) -> int:
+        """Bars up to the file's end where a marker says where it ends: a groove whose last bar
+        is silent reads back whole (the dataset's windows keep to n_bars, the notes' bars)."""
+        return max(self.n_bars, int(np.floor(self.end_step / STEPS_PER_BAR + 1e-6)))
 
     def tempo_at_step(self, step: float) -> float:
         bpm = self.tempo
@@ -154,7 +161,9 @@ def read_drums(path: str | os.PathLike, drum_map: str = "gm", require_4_4: bool 
     tracks = [t for t in score.tracks if len(t.notes)]
     if not tracks:
         raise MidiError(f"{path}: contains no notes")
-    drum_tracks = [t for t in tracks if t.is_drum or "drum" in t.name.lower()]
+    # Channel 10 first; a track's name only where no track is on it ("Steel Drums" beside a
+    # kit on channel 10 is a melody, not toms)
+    drum_tracks = [t for t in tracks if t.is_drum] or [t for t in tracks if "drum" in t.name.lower()]
     ignored: dict[str, int] = {}
     if not drum_tracks:
         if len(tracks) == 1 and len(score.tracks) == 1:
@@ -197,7 +206,10 @@ def read_drums(path: str | os.PathLike, drum_map: str = "gm", require_4_4: bool 
                         f"files of at most {MAX_BARS} bars")
     order = np.argsort(steps_a, kind="stable")
     tempos = [(float(tp.time) * 4.0, float(tp.qpm)) for tp in score.tempos]
+    if tempos and min(t for t, _ in tempos) >= 1.0:
+        tempos.insert(0, (0.0, 120.0))  # MIDI's tempo before the first tempo event
     tempo = tempos[0][1] if tempos else 120.0
+    marks = [float(m.time) * 4.0 for m in score.markers]
     return DrumPart(
         path=path,
         steps=steps_a[order],
@@ -206,6 +218,7 @@ def read_drums(path: str | os.PathLike, drum_map: str = "gm", require_4_4: bool 
         tempo=tempo,
         tempo_at=tempos,
         ignored=ignored,
+        end_step=max(marks, default=0.0),
     )
 
 
@@ -229,7 +242,7 @@ def _quantise(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def window_arrays(
-    part: DrumPart, bars: int = 2, hop_bars: int = 1, drop_empty: bool = True
+    part: DrumPart, bars: int = 2, hop_bars: int = 1, drop_empty: bool = True, to_end: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vectorised windowing: (features (n, 32, 27) float32, start bars (n,), tempos (n,)).
 
@@ -241,9 +254,10 @@ def window_arrays(
     if hop_bars < 1:
         raise ValueError("hop_bars must be >= 1")
     grid, off = _quantise(part.steps)
-    n_all = (max(part.n_bars - bars + 1, 0) + hop_bars - 1) // hop_bars  # windows in the part
+    n_bars = min(part.bars_to_end, MAX_BARS) if to_end else part.n_bars  # to_end: a file's own reading
+    n_all = (max(n_bars - bars + 1, 0) + hop_bars - 1) // hop_bars  # windows in the part
     if not drop_empty and n_all > MAX_BARS:
-        raise MidiError(f"{part.path}: {part.n_bars} bars; flatgroove reads files of at most "
+        raise MidiError(f"{part.path}: {n_bars} bars; flatgroove reads files of at most "
                         f"{MAX_BARS} bars")
     # Each note lands in every window that covers its step: the window starting k bars
     # before the note's bar, for k < bars, when that start is on the hop grid.
@@ -300,10 +314,11 @@ def window_at(part: DrumPart, bar: int, bars: int = 2) -> tuple[np.ndarray, floa
 
 
 def windows(
-    part: DrumPart, bars: int = 2, hop_bars: int = 1, drop_empty: bool = True
+    part: DrumPart, bars: int = 2, hop_bars: int = 1, drop_empty: bool = True, to_end: bool = False
 ) -> list[tuple[int, Groove]]:
-    """2-bar grooves starting every `hop_bars` bars: [(start bar, Groove)]."""
-    feats, starts, tempos = window_arrays(part, bars, hop_bars, drop_empty)
+    """2-bar grooves starting every `hop_bars` bars: [(start bar, Groove)]; to_end: up to the
+    file's end marker, not only its last note's bar."""
+    feats, starts, tempos = window_arrays(part, bars, hop_bars, drop_empty, to_end)
     stem = Path(part.path).stem
     return [
         (int(s), _groove(f, t, f"{stem}@{int(s)}")) for f, s, t in zip(feats, starts, tempos)
@@ -319,7 +334,7 @@ def read_grooves(
 ) -> list[Groove]:
     """All 2-bar windows of a MIDI file as Grooves."""
     part = read_drums(path, drum_map=drum_map)
-    gs = [g for _, g in windows(part, hop_bars=hop_bars, drop_empty=drop_empty)]
+    gs = [g for _, g in windows(part, hop_bars=hop_bars, drop_empty=drop_empty, to_end=True)]
     if not gs:
         raise MidiError(f"{path}: shorter than 2 bars of drums, no groove to read")
     return gs
@@ -333,8 +348,8 @@ def read_groove(path: str | os.PathLike, bar: int = 0, drum_map: str = "gm") -> 
 def groove_at(part: DrumPart, bar: int = 0) -> Groove:
     """The 2 bars of `part` starting at `bar` (0-based); MidiError if out of range or silent."""
     path = part.path
-    if not 0 <= bar <= part.n_bars - 2:
-        raise MidiError(f"{path}: has {part.n_bars} bars of drums; cannot take 2 bars from bar {bar + 1}")
+    if not 0 <= bar <= part.bars_to_end - 2:
+        raise MidiError(f"{path}: has {part.bars_to_end} bars of drums; cannot take 2 bars from bar {bar + 1}")
     f, tempo = window_at(part, bar)
     g = _groove(f, tempo, f"{Path(path).stem}@{bar}")
     if g.n_hits == 0:

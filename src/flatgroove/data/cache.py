@@ -38,7 +38,10 @@ def source_key(files: list[Path], settings: dict) -> str:
     h.update(json.dumps({"v": CACHE_VERSION, **settings}, sort_keys=True).encode())
     for f in files:
         h.update(str(f).encode())
-        h.update(f.read_bytes())
+        try:
+            h.update(f.read_bytes())
+        except OSError as e:  # the window builder skips it and says why; the key notes it
+            h.update(f"unreadable: {type(e).__name__}".encode())
     return h.hexdigest()
 
 
