@@ -134,6 +134,8 @@ class _CtrlCBetweenSteps:
         if self.pressed:
             raise KeyboardInterrupt
         self.pressed = True
+        print("\nCtrl-C: stopping after this step, then saving (Ctrl-C again: at once)",
+              file=sys.stderr, flush=True)
 
     def check(self) -> None:
         if self.pressed:
