@@ -621,6 +621,7 @@ def test_the_cpu_experiment_configs_load():
                                    if toms_crash else {}), f.name
         assert tc.drum_weights_fills_only == ("_onfills" in f.name), f.name  # E68
         assert tc.flat_data_conformal == ("_conf_" in f.name), f.name  # E69
+        assert tc.realism_weight == _named(f.name, "real", 0.0), f.name  # E74: midpoints to the data
 
 
 def test_the_gpu_sweep_configs_load():
@@ -657,3 +658,20 @@ def test_the_gpu_sweep_configs_load():
         assert mc.dec_hidden == _named(f.name, "h", 192, int), f.name
         assert tc.off_weight == _named(f.name, "off", 1.0), f.name
         assert tc.seed == _named(f.name, "seed", 0, int), f.name
+
+
+def test_path_realism_is_the_soft_nearest_distance_to_the_bank():
+    from flatgroove.geometry import path_realism_loss
+
+    rng = np.random.default_rng(0)
+    bank = torch.from_numpy((rng.random((64, 288)) < 0.15).astype(np.float32))
+    ends = torch.zeros(1, 1, 288)
+    on_bank = torch.cat([ends, bank[5].view(1, 1, -1), ends], 1)  # an inner point that is a window
+    assert float(path_realism_loss(on_bank, bank)) < 1e-3
+    far = 1 - bank[5]
+    exact = float((far[None] - bank).abs().sum(-1).min())
+    got = float(path_realism_loss(torch.cat([ends, far.view(1, 1, -1), ends], 1), bank))
+    assert exact - np.log(64) <= got <= exact  # a soft minimum, within τ log n of the hard one
+    p = torch.full((2, 5, 288), 0.3, requires_grad=True)
+    path_realism_loss(p, bank).backward()
+    assert p.grad[:, 1:-1].abs().sum() > 0 and p.grad[:, [0, -1]].abs().sum() == 0  # inner points only

@@ -236,6 +236,18 @@ def path_density_loss(p: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
     return (((c - line) / (line + eps)) ** 2)[:, 1:-1].mean()
 
 
+def path_realism_loss(p: torch.Tensor, bank: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+    """How far straight lines' inner points lie from real grooves: hit probabilities p
+    (pairs, points, cells), bank (n, cells) of training windows' hits (0/1). Per inner point the
+    expected Hamming distance to each bank window, Σ p(1 − w) + (1 − p)w, soft-minimised over
+    the bank (τ cells), averaged, in cells. Goal 3 measures the decoded midpoint's distance to
+    its nearest training window; the density term matches only its hit count."""
+    inner = p[:, 1:-1].reshape(-1, p.shape[-1])
+    w = bank.to(inner.dtype)
+    d = inner.sum(-1, keepdim=True) + w.sum(-1) - 2 * inner @ w.T  # (points, n)
+    return (-tau * torch.logsumexp(-d / tau, dim=-1)).mean()
+
+
 def exact_flatness(G: torch.Tensor, c2: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Exact counterparts of `flatness_terms` from metrics G (n, d, d)."""
     d = G.shape[-1]

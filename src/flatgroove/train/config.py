@@ -93,6 +93,11 @@ class TrainConfig:
     # on the same lines: the inner points' expected hit count held to the line between the
     # ends' (geometry.path_density_loss), weighted density_weight·λ, ramped the same way
     density_weight: float = 0.0
+    # Goal 3's realism on the same lines (geometry.path_realism_loss): each inner point's
+    # expected Hamming distance (cells) to its nearest window in a fixed bank of
+    # realism_bank training windows, soft-min, weighted realism_weight·λ, ramped the same way
+    realism_weight: float = 0.0
+    realism_bank: int = 2048
     path_pairs: int = 4
     path_points: int = 9
     path_low: float = 0.2  # the p range whose change is heard (the decoding rule's thresholds)
@@ -128,7 +133,7 @@ class TrainConfig:
                and not math.isfinite(getattr(self, f.name))]
         for name, lo in (("epochs", 1), ("batch_size", 1), ("log_every", 1), ("max_steps", 0),
                          ("checkpoint_every", 0), ("threads", 0), ("val_batches", 0),
-                         ("val_heard_pairs", 0)):
+                         ("val_heard_pairs", 0), ("realism_bank", 1)):
             if getattr(self, name) < lo:
                 out.append(f"{name} must be at least {lo}, got {getattr(self, name)}")
         for name in ("kappa", "lr", "batch_size"):

@@ -201,9 +201,15 @@ class Trainer:
             if len(beats) != len(train_x):
                 raise TrainError("drum_weights_fills_only needs each training window's beat type")
             self._drum_rows = torch.from_numpy(np.asarray(beats) == "fill").float()
-        if (tc.path_weight > 0 or tc.density_weight > 0) and tc.flat_loss != "stein":
+        if (tc.path_weight > 0 or tc.density_weight > 0 or tc.realism_weight > 0) and tc.flat_loss != "stein":
             # the lines ride in the Stein term's decoder call; elsewhere they would be ignored
-            raise TrainError("path_weight and density_weight need flat_loss = \"stein\"")
+            raise TrainError("path_weight, density_weight and realism_weight need flat_loss = \"stein\"")
+        # a fixed, seeded bank of training windows' hits for the realism term
+        self._realism_bank = None
+        if tc.realism_weight > 0:
+            g = torch.Generator().manual_seed(tc.seed)
+            pick = torch.randperm(len(train_x), generator=g)[: tc.realism_bank]
+            self._realism_bank = (train_x[pick, :, :N_DRUMS] > 0.5).reshape(len(pick), -1).float()
         self.mc, self.tc, self.device = mc, tc, torch.device(device)
         self.train_x, self.val_x = train_x, val_x
         self.out = Path(out)
@@ -470,7 +476,7 @@ class Trainer:
                                 data_share=tc.flat_data_share)
             z_fd = geometry.basis_fd_inputs(zt, tc.flat_eps)
             n_fd = len(z_fd)
-            lines = tc.path_weight > 0 or tc.density_weight > 0
+            lines = tc.path_weight > 0 or tc.density_weight > 0 or tc.realism_weight > 0
             if lines:  # lines for the heard-evenness and density terms ride in the same call
                 z_fd = torch.cat([z_fd, geometry.line_points(mu_all.detach(), tc.path_pairs, tc.path_points)])
             y, logits, vel, off = self._decode_with(z, z_fd, shared)
@@ -489,6 +495,9 @@ class Trainer:
                 ft["path"] = geometry.path_evenness_loss(p_lines, tc.path_low, tc.path_high)
             if tc.density_weight > 0:
                 ft["density"] = geometry.path_density_loss(p_lines)
+            if tc.realism_weight > 0:
+                bank = self._realism_bank.to(p_lines.device)  # type: ignore[union-attr]
+                ft["realism"] = geometry.path_realism_loss(p_lines, bank)
         elif fd:
             # Mixups of this batch's encodings, detached: flatness shapes the decoder only.
             # Their central-difference rows ride in the same decoder call as the batch: one
@@ -549,7 +558,8 @@ class Trainer:
                 out["c2"] = ft["c2"]
                 loss = loss + w * lam * ft["loss"]
                 ramp = w / tc.flat_weight if tc.flat_weight > 0 else 1.0
-                for key, weight in (("path", tc.path_weight), ("density", tc.density_weight)):
+                for key, weight in (("path", tc.path_weight), ("density", tc.density_weight),
+                                    ("realism", tc.realism_weight)):
                     if key in ft:
                         out[key] = ft[key]
                         loss = loss + ramp * weight * lam * ft[key]
