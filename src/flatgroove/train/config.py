@@ -136,12 +136,12 @@ class TrainConfig:
                          ("val_heard_pairs", 0), ("realism_bank", 1)):
             if getattr(self, name) < lo:
                 out.append(f"{name} must be at least {lo}, got {getattr(self, name)}")
-        for name in ("kappa", "lr", "batch_size"):
-            if not getattr(self, name) > 0:
+        for name in ("kappa", "lr"):  # (a NaN is named once, above)
+            if math.isfinite(getattr(self, name)) and getattr(self, name) <= 0:
                 out.append(f"{name} must be above 0, got {getattr(self, name)}")
         if self.time_budget_min < 0:
             out.append(f"time_budget_min must be >= 0, got {self.time_budget_min}")
-        return list(dict.fromkeys(out))
+        return out
 
 
 def load_config(path: str | Path | None, variant: str | None = None) -> tuple[ModelConfig, TrainConfig]:
