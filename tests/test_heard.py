@@ -622,6 +622,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.drum_weights_fills_only == ("_onfills" in f.name), f.name  # E68
         assert tc.flat_data_conformal == ("_conf_" in f.name), f.name  # E69
         assert tc.realism_weight == _named(f.name, "real", 0.0), f.name  # E74: midpoints to the data
+        assert tc.realism_bank == _named(f.name, "bank", 2048, int), f.name  # E75: the bank's size
 
 
 def test_the_gpu_sweep_configs_load():

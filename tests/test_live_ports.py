@@ -374,6 +374,8 @@ def test_live_jam_on_the_internal_clock_prints_a_line_per_bar(jack, capsys, tmp_
     assert [int(ln.split()[1]) for ln in bars] == [1, 2, 3], out
     assert all("a=" in ln and "target=" in ln for ln in bars)
     assert "jam ended: end of session" in out
+    # each event once: as it happens, not again under its bar's status line
+    assert out.count("stopped: end of session (") == 1, out
 
 
 def test_live_jam_on_an_external_clock_says_it_waits_then_follows(jack, tmp_path):

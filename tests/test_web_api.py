@@ -140,6 +140,15 @@ def test_unknown_api_path_is_json_404(client):
     assert client.post("/api/nothing", json={}).status_code == 404
 
 
+def test_a_known_api_path_asked_with_the_wrong_method_is_405_with_allow(client):
+    r = client.post("/api/map", json={})
+    assert r.status_code == 405 and r.headers["allow"] == "GET" and "GET" in detail(r), r.text
+    r = client.get("/api/encode")
+    assert r.status_code == 405 and r.headers["allow"] == "POST", r.text
+    r = client.delete("/api/grooves/funk")  # a path parameter's route too
+    assert r.status_code == 405 and r.headers["allow"] == "GET", r.text
+
+
 # -- the map ------------------------------------------------------------------------------------------------
 def test_map_without_dataset_shows_builtins(client):
     r = client.get("/api/map")

@@ -64,14 +64,15 @@ class BarLog:
     machine_hits: int = 0
     events: list[str] = field(default_factory=list)
 
-    def line(self) -> str:
+    def line(self, events: bool = True) -> str:
+        """The bar's status line, then (events) what happened in it, one per line."""
         ready = f"ready {self.ready_beats:4.1f} beats early" if self.ready_beats is not None else ""
         who = f"{self.role:<18}" if self.role else " " * 18
         return (f"bar {self.bar + 1:>3}  {self.mode:<9} a={self.a:.2f} target={self.target:<12} "
                 f"{who} drummer {self.drummer_hits:>2} hits  machine {self.machine_hits:>2} hits"
                 f"{'  ' + self.source if self.source else ''}"
                 f"{'  ' + ready if ready else ''}").rstrip() + "".join(
-                    f"\n          - {e}" for e in self.events)
+                    f"\n          - {e}" for e in (self.events if events else ()))
 
 
 @dataclass
@@ -512,20 +513,22 @@ class Engine:
         self._finished = bar
         log = self._bar_log(bar)
         log.drummer_hits = self.recorder.hits_in(bar)
+        # said like every other event (the bar's log, the session log and on_log), so a
+        # listener to on_log has every event once and can print bar lines without them
         for (ch, cc), n in sorted(self._cc_counts.items()):
             if n >= self.flood_per_bar:
-                log.events.append(f"CC {cc} (channel {ch + 1}) flood: {n} messages in the bar, "
-                                  f"coalesced to the last value (a={self.a:.2f})")
+                self.say(f"CC {cc} (channel {ch + 1}) flood: {n} messages in the bar, "
+                         f"coalesced to the last value (a={self.a:.2f})", now, bar)
         self._cc_counts.clear()
         if self.unexpected:
             what = ", ".join(f"{k} x{n}" for k, n in sorted(self.unexpected.items()))
-            log.events.append(f"ignored unexpected messages: {what}")
+            self.say(f"ignored unexpected messages: {what}", now, bar)
             self.unexpected.clear()
         if self.malformed:
-            log.events.append(f"ignored {self.malformed} malformed messages")
+            self.say(f"ignored {self.malformed} malformed messages", now, bar)
             self.malformed = 0
         if self.scheduler.dropped_late:
-            log.events.append(f"dropped {self.scheduler.dropped_late} notes that were too late")
+            self.say(f"dropped {self.scheduler.dropped_late} notes that were too late", now, bar)
             self.scheduler.dropped_late = 0
         if self.on_bar is not None:
             self.on_bar(log)

@@ -71,7 +71,8 @@ class TerminalView:
         self._thread = threading.Thread(target=self._run, name="flatgroove-view", daemon=True)
 
     def message(self, text: Any) -> None:
-        """A line to print (a string, or a BarLog: its status line)."""
+        """A line to print (a string, or a BarLog: its status line without its events, which
+        reach the view as messages when they happen: printed once, not again at the bar's end)."""
         self._lines.append(text)
 
     def start(self) -> TerminalView:
@@ -81,7 +82,7 @@ class TerminalView:
     def _flush_lines(self) -> None:
         while self._lines:
             x = self._lines.popleft()
-            print(x.line() if hasattr(x, "line") else x, file=self.stream, flush=True)
+            print(x.line(events=False) if hasattr(x, "line") else x, file=self.stream, flush=True)
 
     def _run(self) -> None:
         while not self._stop.wait(1.0 / self.rate):

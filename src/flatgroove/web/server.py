@@ -26,6 +26,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
@@ -451,7 +452,9 @@ def create_app(studio: Studio, jam: JamSession | None = None, max_body: int = MA
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, e: ApiError) -> JSONResponse:
-        headers = {"Retry-After": str(e.retry_after)} if e.retry_after else None
+        headers = {"Retry-After": str(e.retry_after)} if e.retry_after else {}
+        if e.allow:
+            headers["Allow"] = ", ".join(e.allow)
         return StrictJSONResponse({"detail": e.message}, status_code=e.status, headers=headers)
 
     @app.exception_handler(RecursionError)
@@ -553,8 +556,16 @@ def create_app(studio: Studio, jam: JamSession | None = None, max_body: int = MA
         return app.state.jam.state()
 
     @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
-    def unknown(rest: str) -> None:
-        raise ApiError(404, f"no API endpoint /api/{rest}")
+    def unknown(rest: str, request: Request) -> None:
+        # This route takes every method, so a known path asked with the wrong method lands here
+        # too: that is a 405 with the methods it takes, not a 404.
+        path = f"/api/{rest}"
+        allow = sorted({m for r in app.routes if isinstance(r, APIRoute) and r.path_regex.match(path)
+                        and r.endpoint is not unknown for m in (r.methods or ())})
+        if allow:
+            raise ApiError(405, f"{request.method} is not taken by {path}; use {' or '.join(allow)}",
+                           allow=tuple(allow))
+        raise ApiError(404, f"no API endpoint {path}")
 
     # -- the jam ------------------------------------------------------------------------------
     @app.websocket("/ws/jam")

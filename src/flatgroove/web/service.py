@@ -29,13 +29,16 @@ log = logging.getLogger(__name__)
 
 class ApiError(Exception):
     """A request that cannot be met; becomes an HTTP error with this status and message
-    (and `retry_after` seconds, sent as Retry-After, when trying again later will do)."""
+    (and `retry_after` seconds, sent as Retry-After, when trying again later will do; `allow`,
+    the methods a 405's path takes, sent as Allow)."""
 
-    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
+    def __init__(self, status: int, message: str, retry_after: int | None = None,
+                 allow: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.retry_after = retry_after
+        self.allow = allow
 
 
 # Who the work at hand is for: (address, connection) of the HTTP request being served, set by
