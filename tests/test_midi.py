@@ -380,3 +380,42 @@ def test_three_four_is_refused(tmp_path, mido_file):
 def test_no_time_signature_counts_as_four_four(tmp_path, mido_file):
     path = mido_file(tmp_path / "plain.mid", [bars_of_notes([0, 1])], time_signature=None)
     assert len(read_grooves(path)) == 1
+
+
+def _note_ons_only(path, notes, tail=0):
+    """A type-0 file of note-ons alone (tick, pitch) on channel 10, as drum machines send."""
+    import mido
+
+    mf = mido.MidiFile(ticks_per_beat=480)
+    tr = mido.MidiTrack()
+    mf.tracks.append(tr)
+    last = 0
+    for tick, pitch in sorted(notes):
+        tr.append(mido.Message("note_on", channel=9, note=pitch, velocity=100, time=tick - last))
+        last = tick
+    tr.append(mido.MetaMessage("end_of_track", time=tail))
+    mf.save(path)
+    return path
+
+
+def test_note_ons_without_note_offs_are_read(tmp_path):
+    """Drum machines and pads often send note-ons alone; symusic drops a note it cannot close,
+    so such a file read as "contains no notes" (and a file of a few offs lost the rest)."""
+    notes = [(bar * 1920 + e * 240, 42) for bar in range(2) for e in range(8)]
+    notes += [(bar * 1920 + b * 960, 36) for bar in range(2) for b in (0, 1)]
+    notes += [(bar * 1920 + 480 + b * 960, 38) for bar in range(2) for b in (0, 1)]
+    g = read_groove(_note_ons_only(tmp_path / "ons.mid", notes))
+    assert g.hits.sum() == len(notes)
+    assert g.hits[::2, DRUMS.index("closed_hh")].all() and not g.hits[1::2].any()
+    assert list(np.nonzero(g.hits[:, DRUMS.index("kick")])[0]) == [0, 8, 16, 24]
+    # the last note of the file (the track ends on it) is kept too
+    g = read_groove(_note_ons_only(tmp_path / "end.mid", [(0, 36), (3840 - 120, 38)]))
+    assert g.hits[31, DRUMS.index("snare")] == 1 and g.hits.sum() == 2
+
+
+def test_closing_hanging_notes_leaves_closed_files_alone(tmp_path, mido_file):
+    from flatgroove.midi import close_hanging_notes
+
+    closed = mido_file(tmp_path / "closed.mid", [[(0, 36, 100, 9), (480, 38, 90, 9)]]).read_bytes()
+    assert close_hanging_notes(closed) == closed
+    assert close_hanging_notes(b"MThd not midi") == b"MThd not midi"

@@ -81,6 +81,75 @@ def check_header(data: bytes, name: str) -> None:
         raise MidiError(f"{name}: not a readable MIDI file (0 ticks per quarter note)")
 
 
+def _note_count(score) -> int:
+    return sum(len(t.notes) for t in score.tracks)
+
+
+def _note_on_count(data: bytes) -> int:
+    """Note-ons (velocity > 0) in a MIDI file, 0 where mido cannot parse it (≈ 4 ms for a
+    groove-sized file: the check that symusic kept every note)."""
+    import io
+
+    import mido
+
+    try:
+        mf = mido.MidiFile(file=io.BytesIO(data), clip=True)
+    except Exception:  # noqa: BLE001 - mido raises many kinds; symusic reports the file
+        return 0
+    return sum(1 for tr in mf.tracks for m in tr if m.type == "note_on" and m.velocity > 0)
+
+
+def close_hanging_notes(data: bytes) -> bytes:
+    """The file with a note-off for every note-on that has none (drum machines and pads often
+    send note-ons alone on channel 10: a drum hit has no length). symusic drops a note it
+    cannot close, so such a file read as "no notes". A note-on whose key is still open closes
+    the earlier note there; a note open at the track's end closes at the end (or a tick after
+    its start). Unchanged bytes when nothing is open or mido cannot parse the file (symusic
+    then says what is wrong with it)."""
+    import io
+
+    import mido
+
+    try:
+        mf = mido.MidiFile(file=io.BytesIO(data), clip=True)
+    except Exception:  # noqa: BLE001 - mido raises many kinds; symusic reports the file
+        return data
+    added = 0
+    for track in mf.tracks:
+        t, out, open_at = 0, [], {}
+        end = None
+        for msg in track:
+            t += msg.time
+            if msg.type == "end_of_track":
+                end = t
+                continue
+            key = (getattr(msg, "channel", -1), getattr(msg, "note", -1))
+            if msg.type == "note_on" and msg.velocity > 0:
+                if key in open_at:
+                    out.append((t, mido.Message("note_off", channel=key[0], note=key[1])))
+                    added += 1
+                open_at[key] = t
+            elif msg.type in ("note_on", "note_off"):
+                open_at.pop(key, None)
+            out.append((t, msg))
+        last = t if end is None else end
+        for (ch, note), start in open_at.items():
+            out.append((max(last, start + 1), mido.Message("note_off", channel=ch, note=note)))
+            added += 1
+        out.sort(key=lambda x: x[0])  # stable: same-time messages keep their order
+        out.append((max([last] + [a for a, _ in out]), mido.MetaMessage("end_of_track")))
+        track.clear()
+        prev = 0
+        for a, m in out:
+            track.append(m.copy(time=a - prev))
+            prev = a
+    if not added:
+        return data
+    buf = io.BytesIO()
+    mf.save(file=buf)
+    return buf.getvalue()
+
+
 def _load_score(path: str | os.PathLike):
     import symusic
 
@@ -104,6 +173,8 @@ def _load_score(path: str | os.PathLike):
         score = symusic.Score.from_midi(data, ttype="quarter")
     except Exception as e:  # noqa: BLE001 - symusic raises plain RuntimeError/ValueError
         raise MidiError(f"{p}: not a readable MIDI file ({_one_line(e)})") from None
+    if _note_count(score) < _note_on_count(data):  # note-ons without note-offs: close them
+        score = symusic.Score.from_midi(close_hanging_notes(data), ttype="quarter")
     for tp in score.tempos:
         qpm = float(tp.qpm)
         if not (math.isfinite(qpm) and MIN_BPM <= qpm <= MAX_BPM):

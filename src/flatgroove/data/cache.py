@@ -19,7 +19,8 @@ import numpy as np
 from flatgroove.data.windows import META_COLUMNS, WindowSet
 from flatgroove.groove import N_DRUMS, N_FEATURES, N_STEPS
 
-CACHE_VERSION = 3  # 2: sparse features; 3: files with no window are listed as skipped
+CACHE_VERSION = 4  # 2: sparse features; 3: files with no window are listed as skipped;
+# 4: note-ons without note-offs are read (midi.close_hanging_notes: one GMD training note)
 
 
 log = logging.getLogger("flatgroove.data")
