@@ -127,6 +127,25 @@ def test_bad_training_numbers_are_refused_before_the_data_loads(folder, capsys, 
     assert words in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("settings,words", [
+    ("weight_decay = -1.0", "weight_decay must be >= 0"),
+    ("hit_weight = -2.0", "hit_weight must be >= 0"),
+    ("fill_weight = 0.0", "fill_weight must be above 0"),
+    ("flat_data_share = 1.5", "flat_data_share must be in [0, 1]"),
+    ('drum_weights = { cowbell = 2.0 }', "unknown drums ['cowbell']"),
+    ("drum_weights_fills_only = true", "drum_weights_fills_only needs drum_weights"),
+    ('flat_loss = "frobenius"\nrealism_weight = 1.0', "need flat_loss = \"stein\""),
+])
+def test_bad_loss_settings_are_refused_before_the_data_loads(folder, capsys, settings, words):
+    # these were checked when the trainer was built, after the data had loaded (minutes on
+    # the GMD); now with every other setting, at once
+    (folder / "bad.toml").write_text(f"[train]\n{settings}\n")
+    assert main(["train", "--variant", "flat", "--data", str(folder / "nowhere"),
+                 "--out", str(folder / "r"), "--config", str(folder / "bad.toml")]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+
+
 def test_ctrl_c_saves_whole_steps(folder, capsys, monkeypatch):
     import signal
 

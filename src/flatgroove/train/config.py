@@ -141,6 +141,30 @@ class TrainConfig:
                 out.append(f"{name} must be above 0, got {getattr(self, name)}")
         if self.time_budget_min < 0:
             out.append(f"time_budget_min must be >= 0, got {self.time_budget_min}")
+        # the loss settings' ranges and the combinations that would be ignored or crash later
+        for name in ("weight_decay", "hit_weight", "off_weight", "vel_weight", "focal_weight",
+                     "focal_gamma", "style_balance"):
+            if getattr(self, name) < 0:
+                out.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.fill_weight <= 0:
+            out.append(f"fill_weight must be above 0, got {self.fill_weight}")
+        if not 0.0 <= self.flat_data_share <= 1.0:
+            out.append(f"flat_data_share must be in [0, 1], got {self.flat_data_share}")
+        if self.flat_data_conformal and (self.flat_data_share == 0 or self.flat_loss != "stein"):
+            out.append("flat_data_conformal needs flat_data_share > 0 and flat_loss = \"stein\"")
+        from flatgroove.drums import DRUMS
+
+        unknown = sorted(set(self.drum_weights) - set(DRUMS))
+        if unknown:
+            out.append(f"drum_weights: unknown drums {unknown}; the drums are {', '.join(DRUMS)}")
+        if any(not w >= 0 for w in self.drum_weights.values()):
+            out.append(f"drum_weights must be >= 0, got {self.drum_weights}")
+        if self.drum_weights_fills_only and all(w == 1 for w in self.drum_weights.values()):
+            out.append("drum_weights_fills_only needs drum_weights")
+        if (self.path_weight > 0 or self.density_weight > 0 or self.realism_weight > 0) \
+                and self.flat_loss != "stein":
+            # the lines ride in the Stein term's decoder call; elsewhere they would be ignored
+            out.append("path_weight, density_weight and realism_weight need flat_loss = \"stein\"")
         return out
 
 
