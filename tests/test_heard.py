@@ -353,6 +353,32 @@ def test_line_terms_train_alongside_stein(tmp_path, terms):
     assert ("density" in v) == ("density_weight" in terms)  # each term only when weighted
 
 
+@pytest.mark.parametrize("midpoint", [False, True])
+def test_realism_term_sees_every_inner_point_or_the_midpoint(tmp_path, monkeypatch, midpoint):
+    """realism_weight trains beside Stein on the lines; realism_midpoint hands the term each
+    line's ends and midpoint only (E77), and an even path_points (no midpoint) is refused."""
+    x = torch.from_numpy(np.random.default_rng(0).random((16, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.2).float()
+    tc = TrainConfig(epochs=1, batch_size=8, flat_loss="stein", flat_exact_points=2,
+                     path_pairs=3, path_points=5, flat_warmup_epochs=0, flat_ramp_epochs=0.01,
+                     val_heard_pairs=0, log_every=1, realism_weight=1.0, realism_bank=6,
+                     realism_midpoint=midpoint)
+    seen, real = [], geometry.path_realism_loss
+
+    def spy(p, bank, tau=1.0):
+        seen.append((tuple(p.shape), p.detach().clone(), len(bank)))
+        return real(p, bank, tau)
+
+    monkeypatch.setattr(geometry, "path_realism_loss", spy)
+    tr = Trainer(ModelConfig(variant="flat", **TINY), tc, x, x[:8], tmp_path, progress=False)
+    v = tr.fit()
+    assert np.isfinite(v["realism"]) and v["realism"] >= 0
+    assert seen and all(shape == (3, 3 if midpoint else 5, 32 * 9) and n == 6 for shape, _, n in seen)
+    with pytest.raises(TrainError, match="odd path_points"):
+        Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(flat_loss="stein", realism_weight=1.0,
+                realism_midpoint=True, path_points=4), x, x, tmp_path / "bad", progress=False)
+
+
 def test_mixup_data_share_puts_that_many_points_on_the_encodings():
     z = torch.randn(5, 3)
     m = geometry.mixup(z, 8, data_share=0.25, generator=torch.Generator().manual_seed(0))
@@ -623,6 +649,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.flat_data_conformal == ("_conf_" in f.name), f.name  # E69
         assert tc.realism_weight == _named(f.name, "real", 0.0), f.name  # E74: midpoints to the data
         assert tc.realism_bank == _named(f.name, "bank", 2048, int), f.name  # E75: the bank's size
+        assert tc.realism_midpoint == ("_realmid" in f.name), f.name  # E77: on the midpoint alone
 
 
 def test_the_gpu_sweep_configs_load():

@@ -98,6 +98,10 @@ class TrainConfig:
     # realism_bank training windows, soft-min, weighted realism_weight·λ, ramped the same way
     realism_weight: float = 0.0
     realism_bank: int = 2048
+    # the realism term on each line's midpoint alone (what goal 3 measures; needs an odd
+    # path_points): pulling every inner point to a real groove made the lines step between
+    # them (EXPERIMENTS E74b)
+    realism_midpoint: bool = False
     path_pairs: int = 4
     path_points: int = 9
     path_low: float = 0.2  # the p range whose change is heard (the decoding rule's thresholds)
@@ -165,6 +169,8 @@ class TrainConfig:
                 and self.flat_loss != "stein":
             # the lines ride in the Stein term's decoder call; elsewhere they would be ignored
             out.append("path_weight, density_weight and realism_weight need flat_loss = \"stein\"")
+        if self.realism_midpoint and self.path_points % 2 == 0:
+            out.append(f"realism_midpoint needs an odd path_points (a line's midpoint), got {self.path_points}")
         return out
 
 

@@ -474,7 +474,10 @@ class Trainer:
                 ft["density"] = geometry.path_density_loss(p_lines)
             if tc.realism_weight > 0:
                 bank = self._realism_bank.to(p_lines.device)  # type: ignore[union-attr]
-                ft["realism"] = geometry.path_realism_loss(p_lines, bank)
+                mid = tc.path_points // 2
+                # the ends ride along and are dropped as the term's non-inner points
+                at = p_lines[:, [0, mid, -1]] if tc.realism_midpoint else p_lines
+                ft["realism"] = geometry.path_realism_loss(at, bank)
         elif fd:
             # Mixups of this batch's encodings, detached: flatness shapes the decoder only.
             # Their central-difference rows ride in the same decoder call as the batch: one
