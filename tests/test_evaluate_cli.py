@@ -2,9 +2,11 @@
 
 import json
 
+import pytest
 import torch
 
 from flatgroove.cli import main
+from flatgroove.errors import UserError
 from flatgroove.midi import write_midi
 from flatgroove.model import GrooveVAE, ModelConfig
 from flatgroove.model.checkpoint import save_checkpoint
@@ -127,3 +129,51 @@ def test_the_interpolation_figure_decodes_with_the_tables_rule(tmp_path, monkeyp
         report.interpolation_figure({"flat": m}, results, x, tmp_path / "f.png", rule=rule)
     dense, sparse = (sum(g.n_hits for g in r["flat"]) for r in rows_seen)
     assert dense > sparse and m.decoding == own  # each rule heard, the model's own rule kept
+
+
+@pytest.mark.parametrize("flags,words", [
+    (["--pairs", "0"], "--pairs: must be at least 1"),
+    (["--flat-points", "0"], "--flat-points: must be at least 1"),
+    (["--geodesic-steps", "-1"], "--geodesic-steps: must be at least 1"),
+    (["--figures", "-1"], "--figures: must be at least 0"),
+    (["--threads", "-1"], "--threads: must be at least 0"),
+])
+def test_evaluate_numbers_are_usage_errors(tmp_path, capsys, flags, words):
+    # these crashed with a traceback after the data had loaded (or, --figures -1, drew 499)
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", "vae", "--out", str(tmp_path / "o"), *flags])
+    assert e.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_evaluate_out_that_is_a_file_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    from flatgroove import data
+
+    monkeypatch.setattr(data, "load_dataset", lambda *a, **k: pytest.fail("the data loaded first"))
+    (tmp_path / "afile").write_text("x")
+    assert main(["evaluate", _ckpt(tmp_path / "v.pt", "vae", 2), "--data", str(tmp_path),
+                 "--out", str(tmp_path / "afile")]) == 2
+    err = capsys.readouterr().err
+    assert "afile" in err and "Traceback" not in err
+
+
+def test_update_keeps_the_documents_link_line_endings_and_mode(tmp_path):
+    import os
+
+    from flatgroove.evaluate.report import END, START, check_block, update_block
+
+    real = tmp_path / "real.md"
+    real.write_bytes(f"# Title ≤ κ\r\n{START}\r\nold\r\n{END}\r\ntail\r\n".encode())
+    os.chmod(real, 0o640)
+    link = tmp_path / "README.md"
+    link.symlink_to(real.name)
+    update_block(link, "new line one\nnew line two")
+    assert link.is_symlink()  # the link stays, its target has the block
+    got = real.read_bytes().decode()
+    assert "new line one\r\nnew line two\r\n" in got and "old" not in got
+    assert got.count("\r\n") == got.count("\n") and got.startswith("# Title ≤ κ\r\n")
+    assert (real.stat().st_mode & 0o777) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "real.md"]  # no temp left
+    latin = tmp_path / "latin.md"
+    latin.write_bytes(f"caf\xe9 {START} {END}".encode("latin-1"))
+    with pytest.raises(UserError, match="not UTF-8"):
+        check_block(latin)

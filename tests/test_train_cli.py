@@ -127,6 +127,21 @@ def test_bad_training_numbers_are_refused_before_the_data_loads(folder, capsys, 
     assert words in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("flags,words", [
+    (["--kappa", "12", "--kappa-from", "x.pt"], "--kappa and --kappa-from both set κ"),
+    (["--kappa-slack", "1.5"], "it needs --kappa-from"),
+    (["--kappa-train-slack", "1.2"], "it needs --init-from"),
+    (["--kappa-train-slack", "1.2", "--kappa", "3", "--init-from", "x.pt"], "cannot go with --kappa"),
+])
+def test_kappa_options_that_would_be_ignored_are_refused(folder, capsys, flags, words):
+    # each of these trained with another κ than asked (the later source won, or the option
+    # was used only where it was not given)
+    assert main(["train", "--variant", "flat", "--data", str(folder / "nowhere"),
+                 "--out", str(folder / "r"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("settings,words", [
     ("weight_decay = -1.0", "weight_decay must be >= 0"),
     ("hit_weight = -2.0", "hit_weight must be >= 0"),
@@ -183,3 +198,14 @@ def test_widening_needs_the_other_sizes_equal(folder, capsys):
                  "--max-steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "dec_layers differ" in err and "Traceback" not in err
+
+
+def test_an_out_that_is_a_file_is_refused_before_the_data_loads(folder, capsys, monkeypatch):
+    from flatgroove import data
+
+    monkeypatch.setattr(data, "load_dataset", lambda *a, **k: pytest.fail("the data loaded first"))
+    (folder / "afile").write_text("x")
+    assert main(["train", "--variant", "flat", "--data", str(folder / "midi"),
+                 "--out", str(folder / "afile")]) == 2
+    err = capsys.readouterr().err
+    assert "afile" in err and "Traceback" not in err

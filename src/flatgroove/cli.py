@@ -79,15 +79,24 @@ def _data_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: a whole number ≥ 1 (a clear usage error, not a traceback, otherwise)."""
+def _whole_number(text: str, least: int) -> int:
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    if n < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {n}")
     return n
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1 (a clear usage error, not a traceback, otherwise)."""
+    return _whole_number(text, 1)
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: a whole number ≥ 0."""
+    return _whole_number(text, 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     sh = dsub.add_parser("show", help="the grids of a MIDI file's 2-bar windows")
     sh.add_argument("file", help="a MIDI file")
     sh.add_argument("--map", default="gm", choices=["gm", "td11"], help="drum pitch map")
-    sh.add_argument("--hop", type=_positive_int, default=2, help="bars between windows (default 2)")
-    sh.add_argument("--limit", type=_positive_int, default=8, help="show at most this many windows")
+    sh.add_argument("--hop", type=positive_int, default=2, help="bars between windows (default 2)")
+    sh.add_argument("--limit", type=positive_int, default=8, help="show at most this many windows")
     sh.set_defaults(func=_data_show)
 
     for register in _extensions():
@@ -168,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, as a shell reports a process that pipe killed
+    except OSError as e:
+        # a disk's answer (permission denied, a file where a folder should be, disk full) is
+        # the user's to act on, not a traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"flatgroove: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

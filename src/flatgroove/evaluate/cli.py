@@ -28,6 +28,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     loaded = [(spec, resolve_model(spec)) for spec in args.checkpoints]
     for doc in args.update:  # and every document to update has its markers
         report.check_block(doc)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)  # a file there, or no permission: said before any work
     ws = load_dataset(args.data, split=args.split)
     if len(ws) < 2:
         raise UserError(f"{args.data}: the {args.split} split has {len(ws)} windows; need at least 2")
@@ -38,6 +40,10 @@ def _evaluate(args: argparse.Namespace) -> int:
             rule = parse_rule(args.decoding)
         except ValueError as e:
             raise UserError(str(e)) from None
+    if args.geodesic_pairs > args.pairs:  # the geodesics run on the study's own pairs
+        print(f"note: --geodesic-pairs {args.geodesic_pairs} > --pairs {args.pairs}: "
+              f"geodesics on all {args.pairs} pairs")
+        args.geodesic_pairs = args.pairs
     s = StudySettings(pairs=args.pairs, geodesic_pairs=args.geodesic_pairs,
                       geodesic_steps=args.geodesic_steps, flat_points=args.flat_points, seed=args.seed,
                       decoding=rule)
@@ -48,8 +54,6 @@ def _evaluate(args: argparse.Namespace) -> int:
         if len(tr):
             train_hits = (tr.tensors()[..., :N_DRUMS] > 0.5).numpy()
             real_nn = real_nn_reference((x[..., :N_DRUMS] > 0.5).numpy(), train_hits)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     models, results = {}, {}
     for spec, m in loaded:
         name = _name(spec, m, models)
@@ -79,7 +83,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                 m, results[name]["_z"].numpy(), results[name]["_pairs"], out / f"magnification-{name}.png",
                 labels=_primary_styles(ws.meta["style"])))
     md += ["## Figures", ""] + [f"![{f.stem}]({f.name})" for f in figs]
-    (out / "results.md").write_text("\n".join(md) + "\n")
+    report.write_text(out / "results.md", "\n".join(md) + "\n")
     report.write_json(results, out / "results.json", {**asdict(s), "split": args.split, "data": str(args.data)})
     print(table)
     if claims:
@@ -120,22 +124,24 @@ def _name(spec: str, m, taken: dict) -> str:
 
 
 def register(sub) -> None:
+    from flatgroove.cli import nonnegative_int, positive_int
+
     p = sub.add_parser("evaluate", help="measure models: reconstruction, smoothness, flatness, geodesics")
     p.add_argument("checkpoints", nargs="+", help="checkpoint files, run folders, or flat / vae / flat16")
     p.add_argument("--data", default=None, help="Groove MIDI Dataset folder or any MIDI folder")
     p.add_argument("--split", default="test", help="dataset split to measure on (default test)")
     p.add_argument("--out", required=True, help="folder for results.md, results.json and figures")
-    p.add_argument("--pairs", type=int, default=500,
+    p.add_argument("--pairs", type=positive_int, default=500,
                    help="test pairs for the interpolation study (default 500)")
-    p.add_argument("--geodesic-pairs", dest="geodesic_pairs", type=int, default=100,
+    p.add_argument("--geodesic-pairs", dest="geodesic_pairs", type=nonnegative_int, default=100,
                    help="pairs for the geodesic study (default 100)")
-    p.add_argument("--geodesic-steps", dest="geodesic_steps", type=int, default=100,
+    p.add_argument("--geodesic-steps", dest="geodesic_steps", type=positive_int, default=100,
                    help="optimisation steps per discrete geodesic (default 100)")
-    p.add_argument("--flat-points", dest="flat_points", type=int, default=200,
+    p.add_argument("--flat-points", dest="flat_points", type=positive_int, default=200,
                    help="latent points where flatness (condition number of G) is measured")
-    p.add_argument("--figures", type=int, default=1, help="interpolation figures (test pairs)")
+    p.add_argument("--figures", type=nonnegative_int, default=1, help="interpolation figures (test pairs)")
     p.add_argument("--seed", type=int, default=0, help="random seed for pairs and points")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--threads", type=nonnegative_int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--update", action="append", default=[], metavar="FILE.md",
                    help="also rewrite the results block (between <!-- flatgroove:results --> and "
                         "<!-- /flatgroove:results -->) of this Markdown file; repeatable "

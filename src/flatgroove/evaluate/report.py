@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -62,17 +64,35 @@ def _jsonable(o):
     return o
 
 
-def _write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write atomically: a crash mid-write leaves the previous file intact."""
+def write_text(path: str | os.PathLike, text: str, like: Path | None = None) -> Path:
+    """Write UTF-8 atomically: a crash mid-write leaves the previous file intact. A symlink is
+    written through (its target changes, the link stays); `like`: an existing file whose mode
+    the new one keeps. Text is written as given (newline=""), so a file's line endings stay."""
+    import tempfile
+
     p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, p)
+    if p.is_symlink():
+        p = p.resolve()
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        if like is not None and like.exists():
+            shutil.copymode(like, tmp)
+        else:  # mkstemp's 0600 → what a plain write would have given
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return p
 
 
 def write_json(results: dict[str, dict], path: str | os.PathLike, settings: dict) -> Path:
-    return _write_text(path, json.dumps({"settings": settings, "models": _jsonable(results)}, indent=2))
+    return write_text(path, json.dumps({"settings": settings, "models": _jsonable(results)}, indent=2))
 
 
 START, END = "<!-- flatgroove:results -->", "<!-- /flatgroove:results -->"
@@ -96,20 +116,37 @@ def builtin_table(results: dict[str, dict]) -> str:
 
 
 def check_block(path: str | os.PathLike) -> str:
+    """The Markdown file's text (UTF-8, line endings as they are) when it can take a results
+    block: one pair of markers, and a folder where the new file can be written. Checked before
+    any evaluation, so that the hour's work does not end in a refusal."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{p}: no such file to update")
-    text = p.read_text()
+    try:
+        with p.open(encoding="utf-8", newline="") as fh:
+            text = fh.read()
+    except UnicodeDecodeError as e:
+        raise UserError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start}); "
+                        "--update writes UTF-8 Markdown") from None
     if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
         raise UserError(f"{p}: needs one {START} … {END} block to update")
+    folder = p.resolve().parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{p}: its folder {folder} is not writable (the update is written "
+                        "beside it and moved into place)")
     return text
 
 
 def update_block(path: str | os.PathLike, block: str) -> Path:
-    """Replace the text between the results markers of a Markdown file, atomically."""
+    """Replace the text between the results markers of a Markdown file, atomically, in the
+    file's own line endings and mode (through a symlink, to its target)."""
     text = check_block(path)
     a, b = text.index(START) + len(START), text.index(END)
-    return _write_text(path, text[:a] + "\n" + block.rstrip() + "\n" + text[b:])
+    nl = "\r\n" if "\r\n" in text[:a] else "\n"
+    body = "\n" + block.rstrip() + "\n"
+    if nl != "\n":
+        body = body.replace("\n", nl)
+    return write_text(path, text[:a] + body + text[b:], like=Path(path).resolve())
 
 
 def claim_check(results: dict[str, dict], flat: str, vae: str) -> list[str]:

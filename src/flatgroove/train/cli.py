@@ -49,6 +49,17 @@ def _train(args: argparse.Namespace) -> int:
             mc = type(mc).from_dict({**mc.to_dict(), "latent_dim": args.latent_dim})
     except ValueError as e:
         raise UserError(str(e)) from None
+    # κ has three sources; two given at once would have one silently win
+    if args.kappa is not None and args.kappa_from is not None:
+        raise UserError("--kappa and --kappa-from both set κ; give one")
+    if args.kappa_slack != 1.0 and args.kappa_from is None:
+        raise UserError("--kappa-slack scales --kappa-from's figure; it needs --kappa-from")
+    if args.kappa_train_slack is not None:
+        if args.kappa is not None or args.kappa_from is not None:
+            raise UserError("--kappa-train-slack sets κ from the warm start; it cannot go with "
+                            "--kappa or --kappa-from")
+        if not (args.init_from or tc.init_from):
+            raise UserError("--kappa-train-slack sets κ from the warm model; it needs --init-from")
     for key in ("epochs", "seed", "batch_size", "max_steps", "time_budget_min"):
         if getattr(args, key, None) is not None:
             setattr(tc, key, getattr(args, key))
@@ -79,6 +90,8 @@ def _train(args: argparse.Namespace) -> int:
         torch.set_num_threads(tc.threads)
     if out.exists() and (out / "last.pt").exists() and not args.resume:
         raise UserError(f"{out} holds a run already; pass --resume to continue it or choose another --out")
+    if ctx.is_main:  # a file there, or no permission: said now, not after the data has loaded
+        out.mkdir(parents=True, exist_ok=True)
     data = args.data
     train = load_dataset(data, split="train", progress=ctx.is_main)
     val = load_dataset(data, split="validation", progress=ctx.is_main)
