@@ -216,6 +216,50 @@ def test_fake_gmd_errors(fake_gmd, tmp_path):
     (fake_gmd / "info.csv").write_text(",".join(COLUMNS) + "\n")
     with pytest.raises(DatasetError, match=r"info.csv: has no rows"):
         load_gmd(fake_gmd)
+    # a copy cut short: its last row ends after the time signature (a traceback before)
+    (fake_gmd / "info.csv").write_text(",".join(COLUMNS) + "\n"
+                                       "drummer1,drummer1/s1,drummer1/s1/1,funk,100,beat,4-4\n")
+    with pytest.raises(DatasetError, match=r"info.csv: line 2 has no midi_filename, split"):
+        load_gmd(fake_gmd)
+    (fake_gmd / "info.csv").unlink()
+    (fake_gmd / "info.csv").mkdir()
+    with pytest.raises(DatasetError, match=r"info.csv: not a file"):
+        load_gmd(fake_gmd)
+
+
+def test_a_small_folder_holds_out_a_file_that_gave_windows(tmp_path, cache_dir):
+    """The held-out file of a small folder is chosen among the files that read: a corrupt file
+    that hashed to validation (or had the lowest hash) left validation empty and training
+    refused the folder."""
+    import zlib
+
+    def h(name):
+        return zlib.crc32(name.encode()) % 1000
+
+    names = [f"take{i}.mid" for i in range(200)]
+    files = [n for n in names if h(n) >= 100][:5]  # none of these hashes to validation
+    for i, n in enumerate(files):
+        write_midi(grooves(1, i), tmp_path / "f" / n)
+    lowest = min(files, key=lambda n: zlib.crc32(n.encode()))
+    (tmp_path / "f" / lowest).write_bytes(b"MThd junk")  # the one the old rule held out
+    good = [n for n in files if n != lowest]
+    ws = load_folder(tmp_path / "f", progress=False, use_cache=False)
+    held = set(ws.meta["file"][ws.meta["split"] == "validation"].tolist())
+    assert len(held) == 1 and held <= set(good)
+    assert set(ws.meta["split"].tolist()) == {"train", "validation"}
+
+
+def test_gmd_files_without_info_csv_are_read_as_a_folder_with_a_warning(tmp_path, cache_dir, caplog):
+    for i, n in enumerate(["1_funk_92_beat_4-4.mid", "2_rock_120_fill_4-4.mid", "3_jazz_140_beat_4-4.mid"]):
+        write_midi(grooves(1, i), tmp_path / "drummer1" / "session1" / n)
+    with caplog.at_level(logging.WARNING, logger="flatgroove.data"):
+        load_dataset(tmp_path, progress=False, use_cache=False)
+    assert "look like Groove MIDI Dataset files, but there is no info.csv" in caplog.text
+    caplog.clear()
+    write_midi(grooves(1, 0), tmp_path / "mine" / "groove.mid")  # a user's own folder: no warning
+    with caplog.at_level(logging.WARNING, logger="flatgroove.data"):
+        load_dataset(tmp_path / "mine", progress=False, use_cache=False)
+    assert "Groove MIDI Dataset" not in caplog.text
 
 
 # -- the cache -------------------------------------------------------------------------------

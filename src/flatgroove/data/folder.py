@@ -4,6 +4,7 @@ window builder that the Groove MIDI Dataset shares."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,6 +18,10 @@ from flatgroove.midi import MidiError, read_drums, window_arrays
 log = logging.getLogger("flatgroove.data")
 
 MIDI_SUFFIXES = (".mid", ".midi", ".MID", ".MIDI")
+
+
+# a Groove MIDI Dataset file name: 12_funk_92_beat_4-4.mid
+GMD_NAME = re.compile(r"\d+_[\w-]+_\d+_(beat|fill)_\d+-\d+\.midi?")
 
 
 def build_windows(
@@ -75,6 +80,12 @@ def load_folder(
     if not files:
         raise DatasetError(f"{root}: no MIDI files (*.mid, *.midi) in this folder or below")
     rel = [f.relative_to(root) for f in files]
+    if sum(bool(GMD_NAME.fullmatch(r.name)) for r in rel) > len(rel) / 2:
+        # read as a plain folder: the GM drum map (not the TD-11's), a hashed split (not the
+        # official one, whose test files would train), no test split
+        log.warning("%s: these look like Groove MIDI Dataset files, but there is no info.csv "
+                    "here; read as a plain MIDI folder (GM drum map, hashed train/validation "
+                    "split). Point --data at the dataset's top folder for its own split.", root)
     settings = {"kind": "folder", "drum_map": drum_map, "hop_bars": hop_bars, "val": val_fraction}
     key = cache.source_key([root / r for r in rel], settings) if use_cache else ""
     if use_cache and (ws := cache.load(key)) is not None:
@@ -83,17 +94,22 @@ def load_folder(
     def split_of(r: Path) -> str:
         return "validation" if (zlib.crc32(str(r).encode()) % 1000) < val_fraction * 1000 else "train"
 
-    splits = [split_of(r) for r in rel]
-    if val_fraction > 0 and len(rel) > 1 and "validation" not in splits:
-        # A small folder still gets one held-out file: the one with the lowest hash.
-        splits[min(range(len(rel)), key=lambda i: zlib.crc32(str(rel[i]).encode()))] = "validation"
     entries = [
-        (root / r, {"file": str(r), "split": sp, "drummer": "", "style": r.parent.name, "beat_type": ""})
-        for r, sp in zip(rel, splits)
+        (root / r, {"file": str(r), "split": split_of(r), "drummer": "", "style": r.parent.name,
+                    "beat_type": ""})
+        for r in rel
     ]
     ws = build_windows(entries, drum_map, hop_bars, progress)
     if len(ws) == 0:
         raise DatasetError(f"{root}: none of {len(files)} MIDI files gave a 2-bar drum window")
+    read = sorted(set(ws.meta["file"].tolist()))
+    if val_fraction > 0 and len(read) > 1 and not (ws.meta["split"] == "validation").any():
+        # A small folder still gets one held-out file: of the files that gave windows (a
+        # corrupt or short file hashed to validation would leave it empty), the lowest hash.
+        held = min(read, key=lambda f: zlib.crc32(f.encode()))
+        split = ws.meta["split"].astype(object)
+        split[ws.meta["file"] == held] = "validation"
+        ws.meta["split"] = split.astype(str)
     if use_cache:
         cache.save(key, ws)
     return ws

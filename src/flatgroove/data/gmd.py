@@ -34,18 +34,28 @@ def read_info(root: Path) -> list[dict[str, str]]:
         raise DatasetError(f"{root}: no such folder (get the Groove MIDI Dataset, see README)")
     if not info.exists():
         raise DatasetError(f"{info}: missing; a Groove MIDI Dataset folder has info.csv at its top")
-    with info.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    if not info.is_file():
+        raise DatasetError(f"{info}: not a file")
+    try:
+        with info.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DatasetError(f"{info}: not a readable CSV file ({e})") from None
     if not rows:
         raise DatasetError(f"{info}: has no rows")
     missing = [c for c in REQUIRED_COLUMNS if c not in rows[0]]
     if missing:
         raise DatasetError(f"{info}: missing columns {missing}")
+    for line, r in enumerate(rows, start=2):  # (line 1: the header)
+        empty = [c for c in REQUIRED_COLUMNS if not r.get(c)]
+        if empty:
+            raise DatasetError(f"{info}: line {line} has no {', '.join(empty)} (a cut or "
+                               "hand-edited file?)")
     return rows
 
 
 def is_gmd(root: str | Path) -> bool:
-    return (Path(root) / "info.csv").exists()
+    return (Path(root) / "info.csv").exists()  # (a folder there is refused by read_info)
 
 
 def load_gmd(
