@@ -268,11 +268,11 @@ def test_a_saved_checkpoint_has_the_permissions_of_any_new_file(tmp_path, monkey
     umask read from /proc where there is one, else by setting it and back."""
     import os
 
-    from flatgroove.model import checkpoint
+    from flatgroove import files
     from flatgroove.model.checkpoint import save_checkpoint
 
     if not proc:
-        monkeypatch.setattr(checkpoint, "_PROC_STATUS", tmp_path / "no-proc")
+        monkeypatch.setattr(files, "_PROC_STATUS", tmp_path / "no-proc")
 
     old = os.umask(0o022)
     try:

@@ -18,6 +18,7 @@ import numpy as np
 
 from flatgroove.drums import DRUMS, GM_MAP, N_DRUMS
 from flatgroove.errors import AudioError
+from flatgroove.files import atomic_path
 from flatgroove.groove import N_STEPS, Groove
 
 SAMPLE_RATE = 44100
@@ -277,18 +278,12 @@ def write_wav(
         x = x * (target / peak)
     pcm = np.clip(np.round(x * 32767), -32768, 32767).astype("<i2")
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        with wave.open(str(tmp), "wb") as w:
-            w.setnchannels(1 if x.ndim == 1 else x.shape[1])
-            w.setsampwidth(2)
-            w.setframerate(int(sample_rate))
-            w.writeframes(pcm.tobytes())
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    # (wave opens no file of its own: a failed open leaves no half-made Wave_write behind)
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh, wave.open(fh, "wb") as w:
+        w.setnchannels(1 if x.ndim == 1 else x.shape[1])
+        w.setsampwidth(2)
+        w.setframerate(int(sample_rate))
+        w.writeframes(pcm.tobytes())
     return out
 
 

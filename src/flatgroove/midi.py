@@ -7,6 +7,7 @@ ticks-per-beat fold away; positions are then tempo-independent.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import numpy as np
 
 from flatgroove.drums import N_DRUMS, OUTPUT_PITCHES, pitch_map
 from flatgroove.errors import MidiError
+from flatgroove.files import atomic_path
 from flatgroove.groove import N_STEPS, STEPS_PER_BAR, Groove
 
 DRUM_CHANNEL = 9  # MIDI channel 10, zero-based
@@ -541,8 +543,9 @@ def write_midi(
     """
     score = midi_score(grooves, tempo, tpq, track_names, note_steps, markers, tempo_map)
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    score.dump_midi(str(tmp))
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        try:
+            score.dump_midi(str(tmp))
+        except RuntimeError as e:  # symusic's own error for a write that failed
+            raise OSError(errno.EIO, f"cannot write MIDI ({_one_line(e)})", str(out)) from None
     return out

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from flatgroove.drums import N_DRUMS, SHORT_NAMES
+from flatgroove.files import atomic_path
 from flatgroove.groove import N_STEPS, STEPS_PER_BAR, Groove
 
 CMAP = "YlOrRd"  # light = soft, dark red = loud: readable on white and in greyscale
@@ -33,14 +34,8 @@ def _figure(width: float, height: float):
 
 def _save(fig, path: str | os.PathLike) -> Path:
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
+    with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return out
 
 

@@ -11,12 +11,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from flatgroove.data.windows import META_COLUMNS, WindowSet
+from flatgroove.files import atomic_path
 from flatgroove.groove import N_DRUMS, N_FEATURES, N_STEPS
 
 CACHE_VERSION = 4  # 2: sparse features; 3: files with no window are listed as skipped;
@@ -120,19 +120,13 @@ def save(key: str, ws: WindowSet) -> Path | None:
 def _save(d: Path, key: str, ws: WindowSet) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     path = d / f"windows-{key}.npz"
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(
-                fh,
-                **_pack(ws.features),
-                tempos=ws.tempos,
-                starts=ws.starts,
-                skipped=np.array([f"{a}\t{b}" for a, b in ws.skipped], dtype=str),
-                **{f"meta_{c}": ws.meta[c] for c in META_COLUMNS},
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            **_pack(ws.features),
+            tempos=ws.tempos,
+            starts=ws.starts,
+            skipped=np.array([f"{a}\t{b}" for a, b in ws.skipped], dtype=str),
+            **{f"meta_{c}": ws.meta[c] for c in META_COLUMNS},
+        )
     return path

@@ -18,6 +18,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from flatgroove.evaluate import report
     from flatgroove.evaluate.heard import real_nn_reference
     from flatgroove.evaluate.study import StudySettings, run_study
+    from flatgroove.files import write_text
     from flatgroove.generate import resolve_model
     from flatgroove.model.decoding import parse_rule
 
@@ -83,7 +84,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                 m, results[name]["_z"].numpy(), results[name]["_pairs"], out / f"magnification-{name}.png",
                 labels=_primary_styles(ws.meta["style"])))
     md += ["## Figures", ""] + [f"![{f.stem}]({f.name})" for f in figs]
-    report.write_text(out / "results.md", "\n".join(md) + "\n")
+    write_text(out / "results.md", "\n".join(md) + "\n")
     report.write_json(results, out / "results.json", {**asdict(s), "split": args.split, "data": str(args.data)})
     print(table)
     if claims:

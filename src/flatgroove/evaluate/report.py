@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from flatgroove.errors import UserError
+from flatgroove.files import write_text
 
 # (section, key, column title, format)
 COLUMNS = [
@@ -62,33 +61,6 @@ def _jsonable(o):
     if isinstance(o, float) and not math.isfinite(o):
         return None
     return o
-
-
-def write_text(path: str | os.PathLike, text: str, like: Path | None = None) -> Path:
-    """Write UTF-8 atomically: a crash mid-write leaves the previous file intact. A symlink is
-    written through (its target changes, the link stays); `like`: an existing file whose mode
-    the new one keeps. Text is written as given (newline=""), so a file's line endings stay."""
-    import tempfile
-
-    p = Path(path)
-    if p.is_symlink():
-        p = p.resolve()
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        if like is not None and like.exists():
-            shutil.copymode(like, tmp)
-        else:  # mkstemp's 0600 → what a plain write would have given
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, p)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return p
 
 
 def write_json(results: dict[str, dict], path: str | os.PathLike, settings: dict) -> Path:
@@ -146,7 +118,7 @@ def update_block(path: str | os.PathLike, block: str) -> Path:
     body = "\n" + block.rstrip() + "\n"
     if nl != "\n":
         body = body.replace("\n", nl)
-    return write_text(path, text[:a] + body + text[b:], like=Path(path).resolve())
+    return write_text(path, text[:a] + body + text[b:])
 
 
 def claim_check(results: dict[str, dict], flat: str, vae: str) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import math
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,8 +198,10 @@ class SessionResult:
         from flatgroove.audio import render_to_wav
 
         tmp = None
-        if midi_path is None:
-            tmp = Path(path).with_suffix(".tmp.mid")
+        if midi_path is None:  # a private temporary file (never a name beside the user's)
+            fd, name = tempfile.mkstemp(suffix=".mid")
+            os.close(fd)
+            tmp = Path(name)
             midi_path = self.write_midi(tmp)
         try:
             return render_to_wav(midi_path, path, soundfont=soundfont)

@@ -4,13 +4,13 @@ written atomically and read with `weights_only=True` (no pickled code runs on lo
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from flatgroove.errors import CheckpointError
+from flatgroove.files import atomic_path
 from flatgroove.model.config import ModelConfig
 from flatgroove.model.decoding import DecodingRule
 from flatgroove.model.vae import GrooveVAE
@@ -22,35 +22,9 @@ SHIPPED = {"flat": "flat.pt", "vae": "vae.pt", "flat16": "flat16.pt"}
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Write atomically: a crash mid-write leaves the previous file intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make a model shared as a file unreadable to others
-    try:
+    with atomic_path(path) as tmp:
         torch.save({"format": FORMAT, "version": FORMAT_VERSION, **payload}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-_PROC_STATUS = Path("/proc/self/status")
-
-
-def _umask() -> int:
-    """The process's umask. Linux shows it in /proc; elsewhere it can only be read by setting
-    it and back, which for a moment changes it for every thread."""
-    try:
-        for line in _PROC_STATUS.read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return Path(path)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

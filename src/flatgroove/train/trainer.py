@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime
 import json
 import math
-import os
 import signal
 import sys
 import threading
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from flatgroove import geometry
 from flatgroove.drums import DRUMS, N_DRUMS
+from flatgroove.files import write_text
 from flatgroove.groove import N_STEPS
 from flatgroove.model.checkpoint import (
     CheckpointError,
@@ -910,9 +910,7 @@ class Trainer:
             else:
                 dropped += 1
         if dropped:
-            tmp = p.with_name(p.name + ".tmp")
-            tmp.write_text("".join(s + "\n" for s in keep))
-            os.replace(tmp, p)
+            write_text(p, "".join(s + "\n" for s in keep))
         return dropped
 
 

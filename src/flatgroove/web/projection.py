@@ -13,12 +13,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from flatgroove.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -116,29 +117,22 @@ def _cache_path(key: str) -> Path:
 
 def _save(path: Path, m: MapData) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".web-map.", suffix=".npz")
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                points=m.points,
-                styles=m.styles,
-                style_names=np.array(m.style_names, dtype=str),
-                n_total=np.array(m.n_total),
-                mean=m.projection.mean,
-                components=m.projection.components,
-                explained=np.array(m.projection.explained or [], np.float64),
-                method=np.array(m.projection.method),
-                note=np.array(m.note),
-                files=np.asarray(m.files if m.files is not None else [], dtype=str),
-                bars=np.asarray(m.bars if m.bars is not None else [], np.int64),
-                full_styles=np.asarray(m.full_styles if m.full_styles is not None else [], dtype=str),
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            points=m.points,
+            styles=m.styles,
+            style_names=np.array(m.style_names, dtype=str),
+            n_total=np.array(m.n_total),
+            mean=m.projection.mean,
+            components=m.projection.components,
+            explained=np.array(m.projection.explained or [], np.float64),
+            method=np.array(m.projection.method),
+            note=np.array(m.note),
+            files=np.asarray(m.files if m.files is not None else [], dtype=str),
+            bars=np.asarray(m.bars if m.bars is not None else [], np.int64),
+            full_styles=np.asarray(m.full_styles if m.full_styles is not None else [], dtype=str),
+        )
 
 
 def _load(path: Path) -> MapData | None:
