@@ -172,3 +172,45 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys):
     notckpt.write_bytes(b"\x00garbage")
     assert main(["sample", "--model", str(notckpt)]) == 2
     assert "not a readable checkpoint" in capsys.readouterr().err
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    """A folder where the MIDI, WAV or PNG goes, or a file where its folder goes: one line naming
+    the user's path, before any work (they used to fail after generating, some with a traceback,
+    some naming '<name>.tmp', one leaving it behind)."""
+    import flatgroove.generate as gen
+
+    monkeypatch.setattr(gen, "resolve_model", lambda *a: pytest.fail("the model loaded first"))
+    (tmp_path / "d").mkdir()
+    (tmp_path / "afile").write_text("x")
+    for flag, path in (("-o", tmp_path / "d"), ("--wav", tmp_path / "d"), ("--png", tmp_path / "d"),
+                       ("-o", tmp_path / "afile" / "x.mid")):
+        assert main(["sample", "--n", "1", "-q", flag, str(path)]) == 2
+        err = capsys.readouterr().err
+        assert str(path) in err and "Traceback" not in err and ".tmp" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "d"]
+
+
+def test_sample_numbers_out_of_range_are_clear_errors(capsys):
+    with pytest.raises(GenerateError, match="temperature must be a finite number above 0"):
+        sample(None, 1, temperature=float("inf"))
+    with pytest.raises(GenerateError, match="seed must be a whole number from 0"):
+        sample(None, 1, seed=2**64)
+    with pytest.raises(SystemExit):  # the command line: a usage error, not an overflow
+        main(["sample", "--seed", "-3"])
+    assert "--seed: must be at least 0" in capsys.readouterr().err
+
+
+def test_a_builtin_name_is_the_builtin_whatever_is_in_the_working_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rock").mkdir()
+    (tmp_path / "funk").write_text("not midi")
+    assert resolve_groove("rock").name == builtin("rock").name
+    assert np.array_equal(resolve_groove("funk").hits, builtin("funk").hits)
+
+
+def test_encode_save_says_the_file_it_wrote(tmp_path, capsys):
+    assert main(["encode", "rock", "--save", str(tmp_path / "codes")]) == 0
+    assert f"wrote {tmp_path / 'codes.npy'}" in capsys.readouterr().out
+    assert np.load(tmp_path / "codes.npy").shape == (1, flatgroove.load_model().latent_dim)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["codes.npy"]

@@ -282,3 +282,28 @@ def test_a_saved_checkpoint_has_the_permissions_of_any_new_file(tmp_path, monkey
         assert save_checkpoint(tmp_path / "n.pt", {"x": 1}).stat().st_mode & 0o777 == 0o600
     finally:
         os.umask(old)
+
+
+def test_export_refuses_weights_that_do_not_fit_and_malformed_checkpoints(tmp_path):
+    """An export is loaded before it is written (it wrote models that failed at the user's first
+    `sample`); a state_dict that is not a table of tensors is a CheckpointError, not an
+    AttributeError."""
+    import torch
+
+    from flatgroove.model.checkpoint import (
+        CheckpointError,
+        export_shipped,
+        load_model,
+        save_checkpoint,
+    )
+
+    src = tmp_path / "small.pt"
+    m = load_model("flat")
+    cfg = {**m.config.to_dict(), "latent_dim": m.latent_dim + 1}  # weights of another shape
+    save_checkpoint(src, {"model_config": cfg, "state_dict": m.state_dict()})
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        export_shipped(src, tmp_path / "out.pt", "x")
+    assert not (tmp_path / "out.pt").exists()
+    save_checkpoint(src, {"model_config": m.config.to_dict(), "state_dict": [torch.zeros(2)]})
+    with pytest.raises(CheckpointError, match="not a table of named tensors"):
+        load_model(src)

@@ -115,6 +115,13 @@ def test_default_soundfont_honours_the_environment(tmp_path, monkeypatch):
     assert default_soundfont() == sf and resolve_soundfont("gm") == sf
 
 
+def test_a_wrong_soundfont_in_the_environment_is_said(tmp_path, monkeypatch):
+    # it was passed over for the pretty_midi kit: the user heard another kit without a word
+    monkeypatch.setenv(audio.SOUNDFONT_ENV, str(tmp_path / "typo.sf2"))
+    with pytest.raises(AudioError, match="typo.sf2'?, which is not a file"):
+        resolve_soundfont("gm")
+
+
 def test_cli_soundfont_option(tmp_path, capsys):
     # Checked before any model work: a missing file, or a SoundFont with no WAV to render.
     assert main(["sample", "--n", "1", "--wav", str(tmp_path / "s.wav"),

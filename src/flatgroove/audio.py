@@ -306,7 +306,10 @@ def default_soundfont() -> Path | None:
     TimGM6mb.sf2 inside the `pretty_midi` wheel (installed by the `soundfont` extra), then
     Debian's SoundFont packages."""
     env = os.environ.get(SOUNDFONT_ENV)
-    if env and Path(env).is_file():
+    if env:  # set and wrong: said, not a different kit heard without a word
+        if not Path(env).is_file():
+            raise AudioError(f"${SOUNDFONT_ENV} is {env!r}, which is not a file; point it at a "
+                             ".sf2 SoundFont or unset it")
         return Path(env)
     try:
         from importlib.util import find_spec

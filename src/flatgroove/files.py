@@ -74,6 +74,21 @@ def atomic_path(path: str | os.PathLike, mkdir: bool = True) -> Iterator[Path]:
         raise
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise the OSError a write to `path` would meet, naming it, before any work is done: a
+    folder there, a file where one of its folders should be, or a folder not writable."""
+    p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+    parent = p.resolve().parent if p.is_symlink() else p.absolute().parent
+    while not parent.exists():  # the nearest folder that is there decides (the rest is made)
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"{parent} is a file, not a folder", str(path))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, f"cannot write in {parent}", str(path))
+
+
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """UTF-8 text, atomically, newlines as given (a file's own line endings stay)."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
@@ -81,4 +96,4 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
-__all__ = ["atomic_path", "write_text"]
+__all__ = ["atomic_path", "check_writable", "write_text"]

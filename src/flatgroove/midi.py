@@ -422,11 +422,14 @@ def groove_at(part: DrumPart, bar: int = 0) -> Groove:
     """The 2 bars of `part` starting at `bar` (0-based); MidiError if out of range or silent."""
     path = part.path
     if not 0 <= bar <= part.bars_to_end - 2:
-        raise MidiError(f"{path}: has {part.bars_to_end} bars of drums; cannot take 2 bars from bar {bar + 1}")
+        last = part.bars_to_end - 2
+        where = f"bars count from 0: 0 to {last}" if last >= 0 else "it is shorter than 2 bars"
+        raise MidiError(f"{path}: has {part.bars_to_end} bars of drums; cannot take 2 bars from "
+                        f"bar {bar} ({where})")
     f, tempo = window_at(part, bar)
     g = _groove(f, tempo, f"{Path(path).stem}@{bar}")
     if g.n_hits == 0:
-        raise MidiError(f"{path}: bars {bar + 1}-{bar + 2} are silent")
+        raise MidiError(f"{path}: the 2 bars from bar {bar} (counting from 0) are silent")
     return g
 
 

@@ -182,7 +182,7 @@ def corpus() -> dict[str, tuple[bytes, str]]:
                              "{path}: not a readable MIDI file (Get velocity=228)"),
         "no_notes.mid": (midi_file([track([tempo_event(500_000)])]), "{path}: contains no notes"),
         "one_bar.mid": (midi_file([track(hit(0) + hit(420))]),
-                        "{path}: has 1 bars of drums; cannot take 2 bars from bar 1"),
+                        "{path}: has 1 bars of drums; cannot take 2 bars from bar 0 (it is shorter than 2 bars)"),
     }
 
 

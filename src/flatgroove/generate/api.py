@@ -4,6 +4,7 @@ of four corners."""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -29,6 +30,10 @@ def resolve_groove(spec: str | os.PathLike | Groove, bar: int = 0) -> Groove:
     if isinstance(spec, Groove):
         return spec
     s = str(spec)
+    # a built-in's name is the built-in, whatever is in the working folder ('rock' there, a
+    # folder or an extension-less file, hid it); a MIDI file is named by its suffix or a path
+    if s in BUILTIN_NAMES:
+        return builtin(s)
     if Path(s).suffix.lower() in (".mid", ".midi") or Path(s).exists():
         g = read_groove(s, bar=bar)
         g.name = Path(s).stem
@@ -79,8 +84,10 @@ def sample(model, n: int = 4, temperature: float = 1.0, seed: int | None = None,
            tempo: float = 120.0) -> list[Groove]:
     if n < 1:
         raise GenerateError("sample: n must be >= 1")
-    if not temperature > 0:
-        raise GenerateError("sample: temperature must be > 0")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise GenerateError(f"sample: temperature must be a finite number above 0, got {temperature}")
+    if seed is not None and not 0 <= seed < 2**63:
+        raise GenerateError(f"sample: seed must be a whole number from 0 to 2**63 - 1, got {seed}")
     gs = model.decode(model.sample(n, temperature=temperature, seed=seed), tempo=tempo)
     for i, g in enumerate(gs):
         g.name = f"sample {i + 1}"

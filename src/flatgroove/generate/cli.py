@@ -3,6 +3,8 @@ command line. Inputs are MIDI files or built-in groove names; outputs MIDI, WAV,
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 GROOVE_HELP = "a MIDI file (2 bars from --bar) or a built-in groove name (e.g. rock, funk)"
@@ -15,7 +17,13 @@ def _model(args):
 
 
 def _check_outputs(args) -> None:
-    """Fail before any work on what can be checked up front (the SoundFont)."""
+    """Fail before any work on what can be checked up front: the output paths (a folder
+    there, no permission) and the SoundFont."""
+    from flatgroove.files import check_writable
+
+    for key in ("out", "wav", "png"):
+        if getattr(args, key, None):
+            check_writable(getattr(args, key))
     if getattr(args, "soundfont", None) is not None:
         from flatgroove.audio import resolve_soundfont
 
@@ -90,17 +98,23 @@ def _reconstruct(args) -> int:
 
 
 def _encode(args) -> int:
+    from flatgroove.files import atomic_path, check_writable
     from flatgroove.generate import encode, resolve_groove
 
+    save = None
+    if args.save:  # numpy's name for it (it adds .npy), said and checked before any work
+        save = Path(args.save) if str(args.save).endswith(".npy") else Path(f"{args.save}.npy")
+        check_writable(save)
     m = _model(args)
     src = [resolve_groove(g, args.bar) for g in args.grooves]
     z = encode(m, src, refine=args.refine)
     np.set_printoptions(precision=3, suppress=True, linewidth=120)
     for g, zi in zip(src, z):
         print(f"{g.name}: {zi}")
-    if args.save:
-        np.save(args.save, z)
-        print(f"wrote {args.save}")
+    if save is not None:
+        with atomic_path(save) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, z)
+        print(f"wrote {save}")
     return 0
 
 
@@ -130,6 +144,8 @@ def _common(p, outputs: bool = True, inputs: bool = True) -> None:
 
 
 def register(sub) -> None:
+    from flatgroove.cli import nonnegative_int
+
     p = sub.add_parser("interpolate", help="N grooves on the straight line from A to B")
     p.add_argument("a", help=f"start: {GROOVE_HELP}")
     p.add_argument("b", help=f"end: {GROOVE_HELP}")
@@ -151,7 +167,8 @@ def register(sub) -> None:
     p.add_argument("--n", type=int, default=4, help="how many grooves (default 4)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="spread of the latent samples: < 1 tamer, > 1 wilder (default 1)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (repeatable samples)")
+    p.add_argument("--seed", type=nonnegative_int, default=None,
+                   help="random seed (repeatable samples), 0 to 2**63 - 1")
     _common(p, inputs=False)
     p.set_defaults(func=_sample)
 

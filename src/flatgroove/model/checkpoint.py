@@ -49,6 +49,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     for key in ("model_config", "state_dict"):
         if key not in ck:
             raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
+    sd = ck["state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                           for k, v in sd.items()):
+        raise CheckpointError(f"{path}: its state_dict is not a table of named tensors")
+    if not isinstance(ck["model_config"], dict):
+        raise CheckpointError(f"{path}: its model_config is not a table of settings")
     return ck
 
 
@@ -96,4 +102,8 @@ def export_shipped(src: str | os.PathLike, dst: str | os.PathLike, name: str,
     keep = {k: ck.get(k) for k in ("model_config", "kappa", "data", "metrics", "train_config", "decoding")}
     if decoding is not None:
         keep["decoding"] = decoding.to_dict()
-    return save_checkpoint(dst, {**keep, "state_dict": sd, "name": name})
+    payload = {**keep, "state_dict": sd, "name": name}
+    # what a user will load, loaded before it is written: weights that do not fit the model or
+    # a decoding rule that cannot decode are refused here, not at the user's first `sample`
+    model_from_checkpoint(payload, str(src))
+    return save_checkpoint(dst, payload)
