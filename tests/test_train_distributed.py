@@ -193,6 +193,15 @@ def test_killed_rank_stops_the_run_and_resume_continues(folder, single):
         (x["kind"], x["step"]) for x in want]
 
 
+def test_nproc_with_a_user_error_is_a_user_error_not_a_crash_to_resume(folder, tmp_path):
+    # every rank refuses the missing folder (exit 2): said once as that, exit 2, no --resume advice
+    r = subprocess.run([sys.executable, "-m", "flatgroove", "train", "--variant", "flat", "--data",
+                        str(tmp_path / "nowhere"), "--out", str(tmp_path / "r"), "--nproc", "2"],
+                       env=child_env(), capture_output=True, text=True, check=False, timeout=BOUND)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "nowhere: no such folder" in r.stderr and "--resume" not in r.stderr
+
+
 def test_nproc_starts_torchrun_with_the_same_command(folder):
     from flatgroove.cli import build_parser
 

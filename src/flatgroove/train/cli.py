@@ -174,6 +174,12 @@ def _launch(args: argparse.Namespace) -> int:
     try:
         torchrun.run(torchrun.get_args_parser().parse_args(cmd))
     except ChildFailedError as e:
+        if all(f.exitcode == 2 for f in e.failures.values()):
+            # every rank refused the same settings or data (its error is above): a user
+            # error, not a crash to resume
+            print("flatgroove: error: the distributed run did not start (see the error above)",
+                  file=sys.stderr, flush=True)
+            return 2
         why = "; ".join(f"rank {r} exit code {f.exitcode}" + (f" ({f.signal_name()})" if f.exitcode < 0 else "")
                         for r, f in sorted(e.failures.items()))
         print(f"flatgroove: error: the distributed run stopped: {why}; continue it with --resume",
