@@ -181,3 +181,11 @@ def test_show_rejects_a_hop_or_limit_below_one(tmp_path, capsys, flag, value):
         main(["data", "show", str(path), flag, value])
     err = capsys.readouterr().err
     assert e.value.code == 2 and f"argument {flag}" in err and "Traceback" not in err
+
+
+def test_data_alone_prints_its_own_help(capsys):
+    from flatgroove.cli import main
+
+    assert main(["data"]) == 1
+    out = capsys.readouterr().out
+    assert "usage: flatgroove data" in out and "stats" in out and "show" in out

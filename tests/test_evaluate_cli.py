@@ -177,3 +177,11 @@ def test_update_keeps_the_documents_link_line_endings_and_mode(tmp_path):
     latin.write_bytes(f"caf\xe9 {START} {END}".encode("latin-1"))
     with pytest.raises(UserError, match="not UTF-8"):
         check_block(latin)
+
+
+def test_a_plain_folder_has_no_test_split_and_says_which_to_use(tmp_path, capsys):
+    data = tmp_path / "d"
+    write_midi(list(all_builtins().values()), data / "a.mid")
+    assert main(["evaluate", _ckpt(tmp_path / "v.pt", "vae", 2), "--data", str(data),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "train and validation splits only (--split validation)" in capsys.readouterr().err

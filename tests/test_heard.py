@@ -71,7 +71,8 @@ def test_rule_parsing_and_errors():
     assert parse_rule("threshold:0.4") == DecodingRule("threshold", threshold=0.4)
     assert parse_rule("pattern:0.3:0.7:2") == DecodingRule("pattern", low=0.3, high=0.7, seed=2)
     assert parse_rule("count").describe().startswith("count")
-    for bad in ("nope", "pattern:x", "threshold:1.5", "pattern:0.8:0.2", "count:3", "pattern:0.2:0.8:-1"):
+    for bad in ("nope", "pattern:x", "threshold:1.5", "pattern:0.8:0.2", "count:3", "pattern:0.2:0.8:-1",
+                "threshold:0.4:junk", "pattern:0.2:0.8:1:2"):
         with pytest.raises(ValueError):
             parse_rule(bad)
     with pytest.raises(ValueError, match="unknown decoding rule settings"):

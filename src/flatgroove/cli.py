@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="inspect datasets and MIDI files")
     dsub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    data.set_defaults(func=lambda _args: data.print_help() or 1)  # `flatgroove data` alone
     st = dsub.add_parser("stats", help="files, windows per split, hits per drum, tempo range")
     st.add_argument("path", nargs="?", default=None, help="Groove MIDI Dataset folder or any MIDI folder")
     st.add_argument("--no-cache", action="store_true", help="rebuild the windows from MIDI")

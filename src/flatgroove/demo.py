@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 DEMO_SCRIPT = Path(__file__).resolve().parent / "live" / "demo_session.toml"
-# The drummer: two bars each of rock, rock, half-time, rock, funk, ... looped as needed.
+# The drummer: two bars each of rock, rock, half-time, rock, breakbeat, ... looped as needed.
 DEMO_DRUMMER = ["rock", "rock", "half_time", "rock", "breakbeat", "rock", "shuffle", "rock"]
 
 

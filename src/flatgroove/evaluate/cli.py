@@ -33,7 +33,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)  # a file there, or no permission: said before any work
     ws = load_dataset(args.data, split=args.split)
     if len(ws) < 2:
-        raise UserError(f"{args.data}: the {args.split} split has {len(ws)} windows; need at least 2")
+        from flatgroove.data import is_gmd
+
+        hint = ("; a plain MIDI folder has train and validation splits only (--split validation)"
+                if not is_gmd(args.data) and args.split == "test" else "")
+        raise UserError(f"{args.data}: the {args.split} split has {len(ws)} windows; need at "
+                        f"least 2{hint}")
     x = ws.tensors()
     rule = None
     if args.decoding:

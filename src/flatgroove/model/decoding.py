@@ -93,6 +93,10 @@ def parse_rule(spec: str) -> DecodingRule:
     parts = spec.split(":")
     if spec == "count":
         return DecodingRule("count")
+    most = {"threshold": 2, "pattern": 4}.get(parts[0])
+    if most is not None and len(parts) > most:  # a field left over is a typo, not a default
+        raise ValueError(f"bad decoding rule {spec!r}: {parts[0]} takes at most {most - 1} "
+                         "numbers; use threshold[:T], pattern[:LOW:HIGH[:SEED]] or count")
     try:
         if parts[0] == "threshold":
             return DecodingRule("threshold", threshold=float(parts[1]) if len(parts) > 1 else 0.5)
