@@ -366,9 +366,9 @@ def test_realism_term_sees_every_inner_point_or_the_midpoint(tmp_path, monkeypat
                      realism_midpoint=midpoint)
     seen, real = [], geometry.path_realism_loss
 
-    def spy(p, bank, tau=1.0):
+    def spy(p, bank, tau=1.0, balance=0.0):
         seen.append((tuple(p.shape), p.detach().clone(), len(bank)))
-        return real(p, bank, tau)
+        return real(p, bank, tau, balance)
 
     monkeypatch.setattr(geometry, "path_realism_loss", spy)
     tr = Trainer(ModelConfig(variant="flat", **TINY), tc, x, x[:8], tmp_path, progress=False)
@@ -651,6 +651,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.realism_weight == _named(f.name, "real", 0.0), f.name  # E74: midpoints to the data
         assert tc.realism_bank == _named(f.name, "bank", 2048, int), f.name  # E75: the bank's size
         assert tc.realism_midpoint == ("_realmid" in f.name), f.name  # E77: on the midpoint alone
+        assert tc.realism_balance == _named(f.name, "rbal", 0.0), f.name  # E78: halfway windows
 
 
 def test_the_gpu_sweep_configs_load():
@@ -704,3 +705,29 @@ def test_path_realism_is_the_soft_nearest_distance_to_the_bank():
     p = torch.full((2, 5, 288), 0.3, requires_grad=True)
     path_realism_loss(p, bank).backward()
     assert p.grad[:, 1:-1].abs().sum() > 0 and p.grad[:, [0, -1]].abs().sum() == 0  # inner points only
+
+
+def test_balanced_realism_draws_a_midpoint_to_the_window_halfway_between_the_ends():
+    """Two real windows: one beside end A (2 cells from A, 38 from B) and 6 cells from the
+    line's midpoint, one halfway (20 from each end) and 12 from it. Unbalanced, the term pulls
+    the midpoint to the nearer one, beside A; balanced (β 1), to the halfway one."""
+    from flatgroove.geometry import path_realism_loss
+
+    n = 60
+    a, b, half, mid = (torch.zeros(n) for _ in range(4))
+    a[:20], b[20:40] = 1, 1
+    half[:10], half[20:30] = 1, 1
+    near_a = a.clone()
+    near_a[18:20] = 0
+    mid[:18], mid[20:26] = 1, 1
+    assert [float((mid - w).abs().sum()) for w in (near_a, half)] == [6.0, 12.0]
+    bank = torch.stack([near_a, half])
+    for beta, want in ((0.0, near_a), (1.0, half)):
+        line = torch.stack([a, mid, b])[None].clone().requires_grad_()
+        path_realism_loss(line, bank, tau=1.0, balance=beta).backward()
+        step = -line.grad[0, 1]  # where the term moves the midpoint
+        other = half if want is near_a else near_a
+        assert float(step @ (want - mid)) > float(step @ (other - mid)), beta
+    with pytest.raises(TrainError, match="realism_balance must be >= 0"):
+        Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(flat_loss="stein", realism_weight=1.0,
+                realism_balance=-1.0), torch.zeros(4, 32, 27), torch.zeros(4, 32, 27), "unused", progress=False)

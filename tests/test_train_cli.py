@@ -149,6 +149,7 @@ def test_kappa_options_that_would_be_ignored_are_refused(folder, capsys, flags, 
     ("flat_data_share = 1.5", "flat_data_share must be in [0, 1]"),
     ('drum_weights = { cowbell = 2.0 }', "unknown drums ['cowbell']"),
     ("drum_weights_fills_only = true", "drum_weights_fills_only needs drum_weights"),
+    ("realism_balance = -1.0", "realism_balance must be >= 0"),
     ('flat_loss = "frobenius"\nrealism_weight = 1.0', "need flat_loss = \"stein\""),
 ])
 def test_bad_loss_settings_are_refused_before_the_data_loads(folder, capsys, settings, words):

@@ -236,15 +236,27 @@ def path_density_loss(p: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
     return (((c - line) / (line + eps)) ** 2)[:, 1:-1].mean()
 
 
-def path_realism_loss(p: torch.Tensor, bank: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+def path_realism_loss(p: torch.Tensor, bank: torch.Tensor, tau: float = 1.0,
+                      balance: float = 0.0) -> torch.Tensor:
     """How far straight lines' inner points lie from real grooves: hit probabilities p
     (pairs, points, cells), bank (n, cells) of training windows' hits (0/1). Per inner point the
     expected Hamming distance to each bank window, Σ p(1 − w) + (1 − p)w, soft-minimised over
     the bank (τ cells), averaged, in cells. Goal 3 measures the decoded midpoint's distance to
-    its nearest training window; the density term matches only its hit count."""
-    inner = p[:, 1:-1].reshape(-1, p.shape[-1])
+    its nearest training window; the density term matches only its hit count.
+
+    balance β > 0 charges each window, for the point at t, β·|(1 − t)·d(w, A) − t·d(w, B)|
+    more (A, B the line's ends, held fixed): the point is drawn to real grooves that lie where
+    it lies between its ends (a midpoint to one as far from A as from B). Drawn to the nearest
+    real groove alone, a point steps towards whichever end that groove is nearer, and the line's
+    changes bunch (EXPERIMENTS E74b, E75)."""
+    inner = p[:, 1:-1]
     w = bank.to(inner.dtype)
-    d = inner.sum(-1, keepdim=True) + w.sum(-1) - 2 * inner @ w.T  # (points, n)
+    d = inner.sum(-1, keepdim=True) + w.sum(-1) - 2 * inner @ w.T  # (pairs, inner points, n)
+    if balance > 0:
+        ends = p[:, [0, -1]].detach()
+        de = ends.sum(-1, keepdim=True) + w.sum(-1) - 2 * ends @ w.T  # (pairs, 2, n)
+        t = torch.linspace(0, 1, p.shape[1], dtype=p.dtype, device=p.device)[1:-1, None]
+        d = d + balance * ((1 - t) * de[:, :1] - t * de[:, 1:]).abs()
     return (-tau * torch.logsumexp(-d / tau, dim=-1)).mean()
 
 

@@ -102,6 +102,10 @@ class TrainConfig:
     # path_points): pulling every inner point to a real groove made the lines step between
     # them (EXPERIMENTS E74b)
     realism_midpoint: bool = False
+    # realism_balance β: the bank's windows charged β·|(1 − t)·d(w, A) − t·d(w, B)| more for
+    # the point at t (geometry.path_realism_loss): drawn to real grooves that lie between the
+    # ends as the point does, not to the nearest one, which pulls it towards one end (E78)
+    realism_balance: float = 0.0
     path_pairs: int = 4
     path_points: int = 9
     path_low: float = 0.2  # the p range whose change is heard (the decoding rule's thresholds)
@@ -169,6 +173,8 @@ class TrainConfig:
                 and self.flat_loss != "stein":
             # the lines ride in the Stein term's decoder call; elsewhere they would be ignored
             out.append("path_weight, density_weight and realism_weight need flat_loss = \"stein\"")
+        if self.realism_balance < 0:
+            out.append(f"realism_balance must be >= 0, got {self.realism_balance}")
         if self.realism_midpoint and self.path_points % 2 == 0:
             out.append(f"realism_midpoint needs an odd path_points (a line's midpoint), got {self.path_points}")
         return out

@@ -477,7 +477,7 @@ class Trainer:
                 mid = tc.path_points // 2
                 # the ends ride along and are dropped as the term's non-inner points
                 at = p_lines[:, [0, mid, -1]] if tc.realism_midpoint else p_lines
-                ft["realism"] = geometry.path_realism_loss(at, bank)
+                ft["realism"] = geometry.path_realism_loss(at, bank, balance=tc.realism_balance)
         elif fd:
             # Mixups of this batch's encodings, detached: flatness shapes the decoder only.
             # Their central-difference rows ride in the same decoder call as the batch: one
