@@ -94,6 +94,21 @@ def test_a_session_midi_carries_its_tempo_changes(tmp_path):
     assert _wav_seconds(wav) == pytest.approx(end[0] + TAIL_SECONDS, abs=0.002)
 
 
+def test_a_bpm_change_without_a_beat_lands_on_its_bar_line(tmp_path):
+    # other changes go just before their bar is planned (2 beats early); a tempo there played
+    # half of the bar before at the new tempo
+    import flatgroove
+    from flatgroove.live.simulate import simulate
+
+    script = tmp_path / "s.toml"
+    script.write_text("bpm = 120\nbars = 4\n[[change]]\nbar = 3\nbpm = 60\n")
+    res = simulate(flatgroove.load_model(), [builtin("rock")] * 2, str(script))
+    tempos = _tempos(res.write_midi(tmp_path / "s.mid"))
+    assert tempos[-1] == (pytest.approx(8.0, abs=0.01), pytest.approx(60.0, abs=1e-3))
+    end = _markers(tmp_path / "s.mid")[-1]
+    assert end[0] == pytest.approx(2 * 2.0 + 2 * 4.0, abs=1e-3)  # 2 bars at 120, 2 at 60
+
+
 def test_one_groove_file_has_one_tempo_and_no_names_unless_asked(tmp_path):
     g = Groove.empty(97.0)
     g.hits[0, 0] = 1

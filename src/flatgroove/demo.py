@@ -27,7 +27,9 @@ def _demo(args: argparse.Namespace) -> int:
     drummer = [builtin(n) for n in DEMO_DRUMMER] * 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"flatgroove demo: a simulated jam with the shipped {model.variant} model "
+    which = (f"the shipped {args.model} model" if args.model in ("flat", "vae", "flat16")
+             else f"the {model.variant} model {args.model}")  # flat16 said as flat16, not "flat"
+    print(f"flatgroove demo: a simulated jam with {which} "
           f"(d = {model.latent_dim}); script {DEMO_SCRIPT.name}\n")
     res = simulate(model, drummer, str(DEMO_SCRIPT), on_bar=lambda b: print(b.line(), flush=True))
     print(res.summary().splitlines()[-1])
@@ -42,7 +44,7 @@ def _demo(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     p = sub.add_parser("demo", help="a simulated jam with the shipped model (no hardware)")
     p.add_argument("--out", default="out/demo", help="folder for session.mid, .wav, .png")
-    p.add_argument("--model", default="flat", help="flat (default), vae or a checkpoint")
+    p.add_argument("--model", default="flat", help="flat (default), vae, flat16 or a checkpoint")
     p.add_argument("--soundfont", default=None, metavar="SF2|gm",
                    help="render session.wav with this SoundFont's General MIDI drum kit; 'gm' "
                         "finds one (pip install 'flatgroove[soundfont]'), 'auto' uses it when "

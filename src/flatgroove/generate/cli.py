@@ -139,7 +139,8 @@ def _common(p, outputs: bool = True, inputs: bool = True) -> None:
                        help="also draw the grooves (a piano roll; a grid for blend)")
         p.add_argument("--tempo", type=float, default=None,
                        help="one tempo (BPM) for the grids, MIDI and WAV (default: each "
-                            "groove's own; an interpolation glides from A's to B's)")
+                            "groove's own; an interpolation glides from A's to B's, a blend "
+                            "plays at its corners' mean)")
         p.add_argument("--quiet", "-q", action="store_true", help="do not print the grids")
 
 

@@ -50,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     j.add_argument("--out", metavar="NAME|FILE",
                    help="output port (live), or the session MIDI file (with --simulate)")
     t = j.add_mutually_exclusive_group()
-    t.add_argument("--bpm", type=float, help="tempo of the internal clock (default 120)")
+    t.add_argument("--bpm", type=float, help="tempo of the internal clock (default 120; with --simulate, the "
+                                                  "drummer's groove's own)")
     t.add_argument("--clock", metavar="NAME", help="follow this port's MIDI clock")
     j.add_argument("--mode", choices=["answer", "accompany", "morph"],
                    help="mode at start (default: from the controls file)")

@@ -554,8 +554,13 @@ def _script_error(e: ValidationError, d: Any, where: str) -> ControlError:
             return _user_error(f"{w}: must be a table")
         if "bar" not in c:
             return _user_error(f"{w}: needs bar = N (an integer >= 1, the first bar is 1)")
+        found = _controls_in(c)
+        # a misspelt control ('tempo' for bpm) is the likely cause of none: name it
+        stray = sorted(k for k in c if k not in CHANGES and k not in ("bar", "beat", "channel")
+                       and not any(k in m.model_fields for m in CHANGES.values()))
+        why = f"; unknown key(s) {stray}" if stray and not found else ""
         return _user_error(f"{w}: needs exactly one control of {sorted(CHANGES)}, "
-                           f"got {_controls_in(c) or 'none'}")
+                           f"got {found or 'none'}{why}")
     kind, key = str(loc[2]), str(loc[3])
     model = CHANGES[kind]
     if err["type"] == "extra_forbidden":

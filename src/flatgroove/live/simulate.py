@@ -371,6 +371,8 @@ def simulate(
 def _change_beat(ch: Change, cmap: ControlMap) -> float:
     if ch.beat is not None:
         return 4.0 * (ch.bar - 1) + (ch.beat - 1.0)
+    if ch.kind == "bpm":  # on the bar line itself (notes are timed when due, so the bar keeps time)
+        return 4.0 * (ch.bar - 1)
     return 4.0 * (ch.bar - 1) - cmap.decode_lead - 0.01  # just before the bar is planned
 
 
