@@ -84,9 +84,9 @@ def test_good_script_settings_are_kept():
      "change 1: beat must be a number from 1 to below 5 (the beat in the bar), got 5"),
     ("[[change]]\nbar = 1", "change 1: needs exactly one control of ['a', 'bpm', 'capture', "),
     ("[[change]]\nbar = 2\ntempo = 90",  # a misspelt control is named
-     "change 1: needs exactly one control of ['a', 'bpm', 'capture', 'cc', 'hold', 'mode', "
-     "'morph_bars', 'note', 'program', 'sample', 'target', 'temperature'], got none; "
-     "unknown key(s) ['tempo']"),
+     ("change 1: needs exactly one control of ['a', 'bpm', 'capture', 'cc', 'hold', 'mode', "
+      "'morph_bars', 'note', 'program', 'sample', 'target', 'temperature'], got none; "
+      "unknown key(s) ['tempo']")),
     ('[[change]]\nbar = 1\nmode = "answer"\ntarget = "rock"',
      "change 1: needs exactly one control of ['a', "),
     ("[[change]]\nbar = 1\ncc = 1", "change 1: cc needs a value (an integer in 0..127)"),
