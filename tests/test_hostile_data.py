@@ -51,7 +51,9 @@ def test_read_only_cache_falls_back_with_one_warning(folder, tmp_path, monkeypat
     def refuse(*a, **k):  # as a read-only folder answers (root ignores chmod, so fake it)
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(cache.tempfile, "mkstemp", refuse)
+    from flatgroove import files
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", refuse)  # every writer's temporary file
     with caplog.at_level(logging.WARNING):
         ws = load_folder(folder, progress=False)
     assert len(ws) > 0 and not list(d.iterdir())
