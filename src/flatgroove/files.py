@@ -35,9 +35,10 @@ def _naming(e: OSError, path: Path) -> OSError:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, mkdir: bool = True) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A fresh temporary file beside `path` for the block to write; moved onto `path` when the
-    block ends, removed if it raises, so a crash mid-write leaves the previous file whole.
+    block ends, removed if it raises, so a crash mid-write leaves the previous file whole (its
+folders are made as needed).
 
     - the temporary name is unique (mkstemp) and keeps the suffix (writers that go by it, such
       as numpy's .npz, see the right one); two writers never share it;
@@ -52,8 +53,7 @@ def atomic_path(path: str | os.PathLike, mkdir: bool = True) -> Iterator[Path]:
     if p.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
     try:
-        if mkdir:
-            p.parent.mkdir(parents=True, exist_ok=True)
+        p.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=f".tmp{p.suffix}")
     except OSError as e:
         raise _naming(e, Path(path)) from None
