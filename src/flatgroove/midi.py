@@ -87,17 +87,22 @@ def _note_count(score) -> int:
     return sum(len(t.notes) for t in score.tracks)
 
 
-def _note_on_count(data: bytes) -> int:
-    """Note-ons (velocity > 0) in a MIDI file, 0 where mido cannot parse it (≈ 4 ms for a
-    groove-sized file: the check that symusic kept every note)."""
+def _mido_file(data: bytes):
+    """The file parsed by mido, or None where mido cannot parse it (symusic then says what is
+    wrong with it)."""
     import io
 
     import mido
 
     try:
-        mf = mido.MidiFile(file=io.BytesIO(data), clip=True)
-    except Exception:  # noqa: BLE001 - mido raises many kinds; symusic reports the file
-        return 0
+        return mido.MidiFile(file=io.BytesIO(data), clip=True)
+    except Exception:  # noqa: BLE001 - mido raises many kinds
+        return None
+
+
+def _note_on_count(mf) -> int:
+    """Note-ons (velocity > 0) of a mido file: the check that symusic kept every note (≈ 4 ms
+    of parsing for a groove-sized file)."""
     return sum(1 for tr in mf.tracks for m in tr if m.type == "note_on" and m.velocity > 0)
 
 
@@ -106,16 +111,18 @@ def close_hanging_notes(data: bytes) -> bytes:
     send note-ons alone on channel 10: a drum hit has no length). symusic drops a note it
     cannot close, so such a file read as "no notes". A note-on whose key is still open closes
     the earlier note there; a note open at the track's end closes at the end (or a tick after
-    its start). Unchanged bytes when nothing is open or mido cannot parse the file (symusic
-    then says what is wrong with it)."""
+    its start). Unchanged bytes when nothing is open or mido cannot parse the file."""
+    mf = _mido_file(data)
+    return data if mf is None else _closed(mf) or data
+
+
+def _closed(mf) -> bytes | None:
+    """`close_hanging_notes` on a parsed file (changed in place): its bytes, or None when no
+    note was open."""
     import io
 
     import mido
 
-    try:
-        mf = mido.MidiFile(file=io.BytesIO(data), clip=True)
-    except Exception:  # noqa: BLE001 - mido raises many kinds; symusic reports the file
-        return data
     added = 0
     for track in mf.tracks:
         t, out, open_at = 0, [], {}
@@ -146,7 +153,7 @@ def close_hanging_notes(data: bytes) -> bytes:
             track.append(m.copy(time=a - prev))
             prev = a
     if not added:
-        return data
+        return None
     buf = io.BytesIO()
     mf.save(file=buf)
     return buf.getvalue()
@@ -175,8 +182,11 @@ def _load_score(path: str | os.PathLike):
         score = symusic.Score.from_midi(data, ttype="quarter")
     except Exception as e:  # noqa: BLE001 - symusic raises plain RuntimeError/ValueError
         raise MidiError(f"{p}: not a readable MIDI file ({_one_line(e)})") from None
-    if _note_count(score) < _note_on_count(data):  # note-ons without note-offs: close them
-        score = symusic.Score.from_midi(close_hanging_notes(data), ttype="quarter")
+    mf = _mido_file(data)
+    if mf is not None and _note_count(score) < _note_on_count(mf):  # note-ons without offs
+        closed = _closed(mf)
+        if closed is not None:
+            score = symusic.Score.from_midi(closed, ttype="quarter")
     for tp in score.tempos:
         qpm = float(tp.qpm)
         if not (math.isfinite(qpm) and MIN_BPM <= qpm <= MAX_BPM):

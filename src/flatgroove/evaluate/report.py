@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from flatgroove.errors import UserError
-from flatgroove.files import write_text
+from flatgroove.files import check_writable, write_text
 
 # (section, key, column title, format)
 COLUMNS = [
@@ -102,10 +102,10 @@ def check_block(path: str | os.PathLike) -> str:
                         "--update writes UTF-8 Markdown") from None
     if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
         raise UserError(f"{p}: needs one {START} … {END} block to update")
-    folder = p.resolve().parent
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"{p}: its folder {folder} is not writable (the update is written "
-                        "beside it and moved into place)")
+    try:  # the update is written beside it and moved into place
+        check_writable(p)
+    except OSError as e:
+        raise UserError(f"{p}: {e.strerror}") from None
     return text
 
 
@@ -115,9 +115,7 @@ def update_block(path: str | os.PathLike, block: str) -> Path:
     text = check_block(path)
     a, b = text.index(START) + len(START), text.index(END)
     nl = "\r\n" if "\r\n" in text[:a] else "\n"
-    body = "\n" + block.rstrip() + "\n"
-    if nl != "\n":
-        body = body.replace("\n", nl)
+    body = ("\n" + block.rstrip() + "\n").replace("\n", nl)
     return write_text(path, text[:a] + body + text[b:])
 
 

@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from flatgroove.drums import DRUMS
 from flatgroove.model.config import ModelConfig, settings_from_dict
 
 
@@ -160,8 +161,6 @@ class TrainConfig:
             out.append(f"flat_data_share must be in [0, 1], got {self.flat_data_share}")
         if self.flat_data_conformal and (self.flat_data_share == 0 or self.flat_loss != "stein"):
             out.append("flat_data_conformal needs flat_data_share > 0 and flat_loss = \"stein\"")
-        from flatgroove.drums import DRUMS
-
         unknown = sorted(set(self.drum_weights) - set(DRUMS))
         if unknown:
             out.append(f"drum_weights: unknown drums {unknown}; the drums are {', '.join(DRUMS)}")

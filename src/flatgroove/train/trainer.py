@@ -188,7 +188,8 @@ class Trainer:
         if tc.realism_weight > 0:
             g = torch.Generator().manual_seed(tc.seed)
             pick = torch.randperm(len(train_x), generator=g)[: tc.realism_bank]
-            self._realism_bank = (train_x[pick, :, :N_DRUMS] > 0.5).reshape(len(pick), -1).float()
+            self._realism_bank = ((train_x[pick, :, :N_DRUMS] > 0.5).reshape(len(pick), -1).float()
+                                  .to(torch.device(device)))  # once, not every step
         self.mc, self.tc, self.device = mc, tc, torch.device(device)
         self.train_x, self.val_x = train_x, val_x
         self.out = Path(out)
@@ -473,11 +474,11 @@ class Trainer:
             if tc.density_weight > 0:
                 ft["density"] = geometry.path_density_loss(p_lines)
             if tc.realism_weight > 0:
-                bank = self._realism_bank.to(p_lines.device)  # type: ignore[union-attr]
                 mid = tc.path_points // 2
                 # the ends ride along and are dropped as the term's non-inner points
                 at = p_lines[:, [0, mid, -1]] if tc.realism_midpoint else p_lines
-                ft["realism"] = geometry.path_realism_loss(at, bank, balance=tc.realism_balance)
+                ft["realism"] = geometry.path_realism_loss(at, self._realism_bank,
+                                                           balance=tc.realism_balance)
         elif fd:
             # Mixups of this batch's encodings, detached: flatness shapes the decoder only.
             # Their central-difference rows ride in the same decoder call as the batch: one
