@@ -153,6 +153,26 @@ def test_midpoint_figures_and_nearest_hamming():
     assert "mid_nn_hamming" in m
 
 
+def test_even_midpoint_bound_is_the_nearest_monotone_hybrid():
+    """even_midpoint_bound equals a brute force over every hybrid that flips round(share·D) of the
+    cells where the ends differ, on small random grooves; at share 0 it is a's own distance."""
+    from itertools import combinations
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        a, b = (rng.random(10) < 0.4).astype(np.int8), (rng.random(10) < 0.4).astype(np.int8)
+        train = (rng.random((30, 10)) < 0.4).astype(np.int8)
+        diff = np.flatnonzero(a != b)
+        for share in (0.0, 0.3, 0.5):
+            best = np.inf
+            for flip in combinations(diff, round(share * len(diff))):
+                m = a.copy()
+                m[list(flip)] = b[list(flip)]
+                best = min(best, (train != m).sum(1).min())
+            assert H.even_midpoint_bound(a, b, train, share) == best
+        assert H.even_midpoint_bound(a, b, train, 0.0) == H.nearest_hamming(a[None], train)[0]
+
+
 # -- Stein flatness on the exact metric -----------------------------------------------------
 
 def test_stein_flatness_is_zero_at_c2_identity_and_sees_collapse():
@@ -500,9 +520,9 @@ def test_drum_weights_on_fills_only_charge_only_the_fill_windows(tmp_path):
     seen = []
     objective = tr.objective
 
-    def spy(xb, part=None, drum_rows=None):
+    def spy(xb, part=None, drum_rows=None, spared=None):
         seen.append(drum_rows)
-        return objective(xb, part, drum_rows)
+        return objective(xb, part, drum_rows, spared)
 
     tr.objective = spy
     tr.model.train()
@@ -512,6 +532,54 @@ def test_drum_weights_on_fills_only_charge_only_the_fill_windows(tmp_path):
         with pytest.raises(TrainError, match=match):
             Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(drum_weights_fills_only=True, **kw), x, x,
                     tmp_path / "bad", progress=False, train_meta=meta_)
+
+
+def test_spared_fills_give_no_flatness_point(tmp_path, monkeypatch):
+    """flat_spare_fills: every flatness point (mixup or data point) is drawn from the encodings of
+    the batch's non-fill windows, and train_step hands the objective the whole batch's fill mask;
+    without it every row is drawn from; without beat types, or without the exact-G loss, it is
+    refused by name."""
+    from flatgroove import geometry
+
+    x = torch.from_numpy(np.random.default_rng(6).random((8, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.3).float()
+    meta = {"style": ["rock"] * 8, "beat_type": ["fill" if i % 4 == 0 else "beat" for i in range(8)]}
+    kw = dict(batch_size=8, val_heard_pairs=0, flat_loss="stein", flat_exact_points=4, flat_data_share=0.5)
+    drawn = []
+    mixup = geometry.mixup
+
+    def spy(z, n, eta=0.2, generator=None, data_share=0.0):
+        drawn.append(z.detach().clone())
+        return mixup(z, n, eta, generator, data_share)
+
+    monkeypatch.setattr(geometry, "mixup", spy)
+    for spare in (False, True):
+        tc = TrainConfig(flat_spare_fills=spare, **kw)
+        tr = Trainer(ModelConfig(variant="flat", **TINY), tc, x, x, tmp_path / f"s{spare}", progress=False,
+                     train_meta=meta)
+        tr.model.eval()
+        mu = tr.model.encoder(x)[0].detach()
+        drawn.clear()
+        fills = torch.tensor([i % 4 == 0 for i in range(8)])
+        tr.objective(x, None, None, fills if spare else None)
+        torch.testing.assert_close(drawn[0], mu[~fills] if spare else mu)
+        if spare:
+            torch.testing.assert_close(tr._fill_mask, fills)
+            seen = []
+            objective = tr.objective
+
+            def watch(xb, part=None, drum_rows=None, spared=None):
+                seen.append(spared)
+                return objective(xb, part, drum_rows, spared)
+
+            tr.objective = watch
+            tr.model.train()
+            tr.train_step(torch.tensor([0, 1, 4, 5]))
+            torch.testing.assert_close(seen[0], torch.tensor([True, False, True, False]))
+    for extra, meta_, match in (({}, None, "beat type"), ({"flat_loss": "frobenius"}, meta, "stein")):
+        with pytest.raises(TrainError, match=match):
+            Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**{**kw, "flat_spare_fills": True, **extra}),
+                    x, x, tmp_path / "bad", progress=False, train_meta=meta_)
 
 
 def test_focal_share_charges_the_wrong_cells_more(tmp_path):
@@ -652,6 +720,8 @@ def test_the_cpu_experiment_configs_load():
         assert tc.realism_bank == _named(f.name, "bank", 2048, int), f.name  # E75: the bank's size
         assert tc.realism_midpoint == ("_realmid" in f.name), f.name  # E77: on the midpoint alone
         assert tc.realism_balance == _named(f.name, "rbal", 0.0), f.name  # E78: halfway windows
+        assert tc.flat_spare_fills == ("_spare" in f.name), f.name  # E81: no flatness points at fills
+        assert tc.realism_hybrid == ("_hyb" in f.name), f.name  # E83: the hybrid chain's targets
 
 
 def test_the_gpu_sweep_configs_load():
@@ -688,6 +758,81 @@ def test_the_gpu_sweep_configs_load():
         assert mc.dec_hidden == _named(f.name, "h", 192, int), f.name
         assert tc.off_weight == _named(f.name, "off", 1.0), f.name
         assert tc.seed == _named(f.name, "seed", 0, int), f.name
+
+
+def test_nearest_halfway_is_the_even_midpoint_bound_and_the_chain_is_even_and_monotone():
+    """nearest_halfway: holds left's value where left and right agree, right's on half (rounded)
+    of the cells where they differ, and lies as near the bank as the exact bound says any such
+    groove can (evaluate.heard.even_midpoint_bound); hybrid_chain_targets over 17 points flips
+    every differing cell exactly once, no other cell, at most ⌈D/16⌉ a step, ends kept."""
+    torch.manual_seed(0)
+    cells = 40
+    bank = (torch.rand(200, cells) < 0.3).float()
+    pr = torch.rand(cells)
+    a, b = (torch.rand(12, cells) < 0.3).float(), (torch.rand(12, cells) < 0.3).float()
+    h = geometry.nearest_halfway(a, b, bank, pr)
+    for r in range(len(a)):
+        diff = a[r] != b[r]
+        assert (h[r][~diff] == a[r][~diff]).all()
+        assert int((h[r] != a[r]).sum()) == round(float(diff.sum()) / 2)
+        assert int((bank != h[r]).sum(1).min()) == H.even_midpoint_bound(a[r].numpy(), b[r].numpy(), bank.numpy())
+    t = geometry.hybrid_chain_targets(a, b, bank, 17, pr)
+    torch.testing.assert_close(t[:, 0], a)
+    torch.testing.assert_close(t[:, -1], b)
+    flips = (t[:, 1:] != t[:, :-1]).float()
+    torch.testing.assert_close(flips.sum(1), (a != b).float())  # each differing cell once, no other
+    per_step = flips.sum(-1)
+    assert (per_step.max(1).values - per_step.min(1).values <= 2).all()  # even, to whole cells
+    with pytest.raises(ValueError, match="2\\^k"):
+        geometry.hybrid_chain_targets(a, b, bank, 6, pr)
+
+
+def test_path_hybrid_loss_is_zero_on_the_chain_and_holds_the_ends():
+    """The hybrid term is the inner points' expected Hamming distance to the chain between the
+    line's ends as heard: 0 on the chain itself, positive off it, no gradient to the ends."""
+    torch.manual_seed(1)
+    cells = 30
+    bank = (torch.rand(50, cells) < 0.3).float()
+    pr = torch.rand(cells)
+    a, b = (torch.rand(3, cells) < 0.3).float(), (torch.rand(3, cells) < 0.3).float()
+    chain = geometry.hybrid_chain_targets(a, b, bank, 9, pr)
+    assert float(geometry.path_hybrid_loss(chain, bank, pr)) == 0.0
+    blend = (0.5 * chain + 0.25).requires_grad_()  # every cell half-sure: 0.25 or 0.75
+    loss = geometry.path_hybrid_loss(blend, bank, pr)
+    assert float(loss.detach()) == pytest.approx(0.25 * cells)
+    loss.backward()
+    assert blend.grad[:, [0, -1]].abs().sum() == 0 and blend.grad[:, 1:-1].abs().sum() > 0
+
+
+def test_realism_hybrid_trains_and_is_refused_where_it_cannot_run(tmp_path, monkeypatch):
+    """realism_hybrid hands the lines to path_hybrid_loss (not path_realism_loss) with the bank
+    and a fixed cell priority; a point count that is not 2^k + 1, no realism weight, or the
+    realism term's own targets beside it are refused by name."""
+    x = torch.from_numpy(np.random.default_rng(0).random((16, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.2).float()
+    kw = dict(flat_loss="stein", flat_exact_points=2, path_pairs=3, path_points=5, realism_weight=1.0,
+              realism_bank=6)
+    tc = TrainConfig(epochs=1, batch_size=8, flat_warmup_epochs=0, flat_ramp_epochs=0.01, val_heard_pairs=0,
+                     log_every=1, realism_hybrid=True, **kw)
+    seen, real = [], geometry.path_hybrid_loss
+
+    def spy(p, bank, priority, threshold=0.4):
+        seen.append((tuple(p.shape), len(bank), priority.clone()))
+        return real(p, bank, priority, threshold)
+
+    monkeypatch.setattr(geometry, "path_hybrid_loss", spy)
+    monkeypatch.setattr(geometry, "path_realism_loss", None)  # must not be called
+    tr = Trainer(ModelConfig(variant="flat", **TINY), tc, x, x[:8], tmp_path, progress=False)
+    v = tr.fit()
+    assert np.isfinite(v["realism"]) and v["realism"] >= 0
+    assert seen and all(shape == (3, 5, 32 * 9) and n == 6 for shape, n, _ in seen)
+    assert all(torch.equal(pr, seen[0][2]) for _, _, pr in seen)  # one fixed priority
+    for extra, match in (({"path_points": 6}, "2\\^k"), ({"realism_weight": 0.0}, "needs realism_weight"),
+                         ({"realism_balance": 1.0}, "targets of its own"),
+                         ({"realism_midpoint": True}, "targets of its own")):
+        with pytest.raises(TrainError, match=match):
+            Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**{**kw, "realism_hybrid": True, **extra}),
+                    x, x, tmp_path / "bad", progress=False)
 
 
 def test_path_realism_is_the_soft_nearest_distance_to_the_bank():

@@ -260,6 +260,77 @@ def path_realism_loss(p: torch.Tensor, bank: torch.Tensor, tau: float = 1.0,
     return (-tau * torch.logsumexp(-d / tau, dim=-1)).mean()
 
 
+def nearest_halfway(left: torch.Tensor, right: torch.Tensor, bank: torch.Tensor,
+                    priority: torch.Tensor) -> torch.Tensor:
+    """Per row, the groove halfway between left and right (each (rows, cells), 0/1) that lies
+    nearest a bank window (n, cells): it holds left's value where the two agree and right's on
+    half (rounded) of the cells where they differ, chosen as the nearest window w* has them (w*
+    minimises #{agree, w ≠ left} + |k_w − D/2|, evaluate.heard.even_midpoint_bound); when w*
+    takes right's value on more or fewer than half, the cells of lowest `priority` (cells,) are
+    moved. Every input is 0/1 and nothing here is differentiated."""
+    w = bank.to(left.dtype)
+    diff = (left != right).to(left.dtype)
+    # per row and window: the differing cells where w agrees with right, the agreeing ones where
+    # w differs from left
+    k = (diff * right) @ w.T + (diff * (1 - right)) @ (1 - w).T
+    common = ((1 - diff) * (1 - left)) @ w.T + ((1 - diff) * left) @ (1 - w).T
+    half = torch.round(diff.sum(-1, keepdim=True) / 2)
+    best = (common + (k - half).abs()).argmin(-1)  # (rows,)
+    wb = w[best]
+    takes_r = diff * (wb == right).to(left.dtype)  # the differing cells w* has as right has them
+    excess = (takes_r.sum(-1) - half[:, 0]).long()  # > 0: too many right cells; < 0: too few
+    pr = priority.to(left.dtype).expand_as(diff)
+    big = pr.max() + 1
+    for r in torch.nonzero(excess).flatten().tolist():
+        e = int(excess[r])
+        if e > 0:  # back to left on the lowest-priority cells that took right's value
+            key = torch.where(takes_r[r] > 0, pr[r], big)
+            takes_r[r, torch.topk(key, e, largest=False).indices] = 0
+        else:  # right's value on the lowest-priority differing cells that kept left's
+            key = torch.where((diff[r] > 0) & (takes_r[r] == 0), pr[r], big)
+            takes_r[r, torch.topk(key, -e, largest=False).indices] = 1
+    return left * (1 - takes_r) + right * takes_r
+
+
+def hybrid_chain_targets(a: torch.Tensor, b: torch.Tensor, bank: torch.Tensor, points: int,
+                         priority: torch.Tensor) -> torch.Tensor:
+    """Targets for a straight line's points from groove a to groove b (each (pairs, cells),
+    0/1) that are even, monotone and near real grooves: the midpoint is the halfway groove
+    nearest the bank (nearest_halfway), each quarter point the one halfway between its
+    neighbours, and so on (points − 1 a power of two). Each cell flips at most once along the
+    chain, each halving flips half of what is left, so the changes per step are as even as
+    whole cells allow; and an even line's midpoint can lie this near the data (a median of 4
+    cells on validation, real windows' own 14; docs/results/probes/even_midpoint_bound.py).
+    Returns (pairs, points, cells), ends a and b."""
+    steps = points - 1
+    if steps < 1 or steps & (steps - 1):
+        raise ValueError(f"a hybrid chain needs 2^k + 1 points, got {points}")
+    out = torch.empty(a.shape[0], points, a.shape[1], dtype=a.dtype, device=a.device)
+    out[:, 0], out[:, -1] = a, b
+    step = steps
+    while step > 1:
+        lo = torch.arange(0, steps, step, device=a.device)
+        left, right = out[:, lo].reshape(-1, a.shape[1]), out[:, lo + step].reshape(-1, a.shape[1])
+        out[:, lo + step // 2] = nearest_halfway(left, right, bank, priority).view(a.shape[0], len(lo), -1)
+        step //= 2
+    return out
+
+
+def path_hybrid_loss(p: torch.Tensor, bank: torch.Tensor, priority: torch.Tensor,
+                     threshold: float = 0.4) -> torch.Tensor:
+    """Goal 3's realism without unsettling goal 2 (EXPERIMENTS E83): hit probabilities p (pairs,
+    points, cells) along straight lines are drawn, at every inner point, to the hybrid chain
+    (hybrid_chain_targets) between the line's own ends as heard (p ≥ threshold, detached):
+    expected Hamming distance Σ p(1 − h) + (1 − p)h, in cells, averaged. The realism term draws
+    each point to a real groove, which adds flips that the ends do not have and bunches the
+    changes (E75–E79); a hybrid only ever flips a cell of A ⊕ B, once, at an even pace."""
+    with torch.no_grad():
+        ends = (p[:, [0, -1]] >= threshold).to(p.dtype)
+        target = hybrid_chain_targets(ends[:, 0], ends[:, 1], bank, p.shape[1], priority)
+    inner, h = p[:, 1:-1], target[:, 1:-1]
+    return (inner * (1 - h) + (1 - inner) * h).sum(-1).mean()
+
+
 def exact_flatness(G: torch.Tensor, c2: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Exact counterparts of `flatness_terms` from metrics G (n, d, d)."""
     d = G.shape[-1]

@@ -87,6 +87,11 @@ class TrainConfig:
     # (EXPERIMENTS E69): cond(G) is scale-free, and a rare pattern (a fill) may need the decoder
     # stretched more where it lies; the mixups, where lines run, keep the one c²
     flat_data_conformal: bool = False
+    # the flatness points (mixups and data points) drawn from non-fill windows only (EXPERIMENTS
+    # E81): a fill is a rare, sharp pattern (1.2 % of the training windows) that the d = 20 decoder
+    # loses as it is flattened at the data (E61–E62); spared, the decoder may stretch where fills
+    # lie while the grooves' space is flattened. Lines (path terms) still run between any windows
+    flat_spare_fills: bool = False
     # With flat_loss "stein": a heard-evenness term on straight lines between batch encodings
     # (geometry.path_evenness_loss: squared CV of the expected hit flips per step under the
     # threshold pattern), weighted path_weight·λ and ramped like the flatness term
@@ -107,6 +112,11 @@ class TrainConfig:
     # the point at t (geometry.path_realism_loss): drawn to real grooves that lie between the
     # ends as the point does, not to the nearest one, which pulls it towards one end (E78)
     realism_balance: float = 0.0
+    # the realism term's targets are the hybrid chain between each line's ends as heard
+    # (geometry.path_hybrid_loss): grooves that flip only the cells where the ends differ, once
+    # each, evenly, with every halving as near the bank's windows as such a groove can be; the
+    # realism term's nearest real grooves add flips the ends do not have (EXPERIMENTS E83)
+    realism_hybrid: bool = False
     path_pairs: int = 4
     path_points: int = 9
     path_low: float = 0.2  # the p range whose change is heard (the decoding rule's thresholds)
@@ -166,6 +176,8 @@ class TrainConfig:
             out.append(f"drum_weights: unknown drums {unknown}; the drums are {', '.join(DRUMS)}")
         if any(not w >= 0 for w in self.drum_weights.values()):
             out.append(f"drum_weights must be >= 0, got {self.drum_weights}")
+        if self.flat_spare_fills and self.flat_loss != "stein":
+            out.append("flat_spare_fills needs flat_loss = \"stein\"")
         if self.drum_weights_fills_only and all(w == 1 for w in self.drum_weights.values()):
             out.append("drum_weights_fills_only needs drum_weights")
         if (self.path_weight > 0 or self.density_weight > 0 or self.realism_weight > 0) \
@@ -174,6 +186,14 @@ class TrainConfig:
             out.append("path_weight, density_weight and realism_weight need flat_loss = \"stein\"")
         if self.realism_balance < 0:
             out.append(f"realism_balance must be >= 0, got {self.realism_balance}")
+        if self.realism_hybrid:
+            steps = self.path_points - 1
+            if self.realism_weight <= 0:
+                out.append("realism_hybrid needs realism_weight > 0")
+            if steps < 1 or steps & (steps - 1):
+                out.append(f"realism_hybrid needs path_points = 2^k + 1 (e.g. 9, 17), got {self.path_points}")
+            if self.realism_midpoint or self.realism_balance > 0:
+                out.append("realism_hybrid has targets of its own: not with realism_midpoint or realism_balance")
         if self.realism_midpoint and self.path_points % 2 == 0:
             out.append(f"realism_midpoint needs an odd path_points (a line's midpoint), got {self.path_points}")
         return out

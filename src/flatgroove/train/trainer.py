@@ -183,6 +183,13 @@ class Trainer:
             if len(beats) != len(train_x):
                 raise TrainError("drum_weights_fills_only needs each training window's beat type")
             self._drum_rows = torch.from_numpy(np.asarray(beats) == "fill").float()
+        # the fill windows the flatness points leave out (flat_spare_fills); None: none left out
+        self._fill_mask = None
+        if tc.flat_spare_fills:
+            beats = (train_meta or {}).get("beat_type", ())
+            if len(beats) != len(train_x):
+                raise TrainError("flat_spare_fills needs each training window's beat type")
+            self._fill_mask = torch.from_numpy(np.asarray(beats) == "fill")
         # a fixed, seeded bank of training windows' hits for the realism term
         self._realism_bank = None
         if tc.realism_weight > 0:
@@ -190,6 +197,8 @@ class Trainer:
             pick = torch.randperm(len(train_x), generator=g)[: tc.realism_bank]
             self._realism_bank = ((train_x[pick, :, :N_DRUMS] > 0.5).reshape(len(pick), -1).float()
                                   .to(torch.device(device)))  # once, not every step
+            # the hybrid chain's tie-break among cells: fixed and seeded, the same on every rank
+            self._hybrid_priority = torch.rand(N_STEPS * N_DRUMS, generator=g).to(torch.device(device))
         self.mc, self.tc, self.device = mc, tc, torch.device(device)
         self.train_x, self.val_x = train_x, val_x
         self.out = Path(out)
@@ -423,12 +432,14 @@ class Trainer:
         return self.tc.flat_weight * min(1.0, max(0.0, ramp))
 
     def objective(self, x: torch.Tensor, part: tuple[int, int, int] | None = None,
-                  drum_rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                  drum_rows: torch.Tensor | None = None,
+                  spared: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The loss and its figures on a batch. In a distributed run `part` = (lo, hi, n): x holds
         rows lo:hi of a global batch of n rows; the random draws are made for all n rows on every
         rank and sliced, every figure returned is the global batch's, and `_grad` is what this
         rank back-propagates (see flatgroove.train.distributed). `drum_rows` (one per row of x)
-        scales each row's drum-weight share (None: every row's in full)."""
+        scales each row's drum-weight share (None: every row's in full); `spared` (one per row
+        of the global batch, True: a fill) marks the rows no flatness point is drawn from."""
         m, tc = self.model, self.tc
         shared = part is not None and self.dist.enabled
         lo, hi, n = part if shared else (0, len(x), len(x))
@@ -450,8 +461,10 @@ class Trainer:
         if flat_on and tc.flat_loss == "stein":
             # The exact G at a few mixups: d central-difference columns each, decoded in the
             # same call as the batch (geometry.basis_fd_inputs).
-            zt = geometry.mixup(mu_all.detach(), tc.flat_exact_points, tc.flat_eta,
-                                data_share=tc.flat_data_share)
+            src = mu_all.detach()
+            if spared is not None and int((~spared).sum()) >= 2:  # flat_spare_fills
+                src = src[~spared.to(src.device)]
+            zt = geometry.mixup(src, tc.flat_exact_points, tc.flat_eta, data_share=tc.flat_data_share)
             z_fd = geometry.basis_fd_inputs(zt, tc.flat_eps)
             n_fd = len(z_fd)
             lines = tc.path_weight > 0 or tc.density_weight > 0 or tc.realism_weight > 0
@@ -477,8 +490,11 @@ class Trainer:
                 mid = tc.path_points // 2
                 # the ends ride along and are dropped as the term's non-inner points
                 at = p_lines[:, [0, mid, -1]] if tc.realism_midpoint else p_lines
-                ft["realism"] = geometry.path_realism_loss(at, self._realism_bank,
-                                                           balance=tc.realism_balance)
+                if tc.realism_hybrid:
+                    ft["realism"] = geometry.path_hybrid_loss(p_lines, self._realism_bank, self._hybrid_priority)
+                else:
+                    ft["realism"] = geometry.path_realism_loss(at, self._realism_bank,
+                                                               balance=tc.realism_balance)
         elif fd:
             # Mixups of this batch's encodings, detached: flatness shapes the decoder only.
             # Their central-difference rows ride in the same decoder call as the batch: one
@@ -593,12 +609,13 @@ class Trainer:
         lo, hi = D.shard(n, self.dist.rank, self.dist.world) if self.dist.enabled else (0, n)
         x = self.train_x[rows[lo:hi]].to(self.device)
         drum_rows = None if self._drum_rows is None else self._drum_rows[rows[lo:hi]]
+        spared = None if self._fill_mask is None else self._fill_mask[rows]  # the global batch's
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(self.step)
         if self.dist.enabled:
-            out = self._wrapped()(self.objective, x, (lo, hi, n), drum_rows)
+            out = self._wrapped()(self.objective, x, (lo, hi, n), drum_rows, spared)
         else:
-            out = self.objective(x, None, drum_rows)
+            out = self.objective(x, None, drum_rows, spared)
         self.opt.zero_grad(set_to_none=True)
         out.get("_grad", out["loss"]).backward()
         gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
