@@ -491,6 +491,21 @@ def test_conformal_flatness_at_the_data_forgives_scale_only(tmp_path):
                 tmp_path / "bad", progress=False)
 
 
+def _rows_train_step_hands_on(tr, rows):
+    """What one train_step on `rows` hands the objective: (drum_rows, spared)."""
+    seen = []
+    objective = tr.objective
+
+    def spy(xb, part=None, drum_rows=None, spared=None):
+        seen.append((drum_rows, spared))
+        return objective(xb, part, drum_rows, spared)
+
+    tr.objective = spy
+    tr.model.train()
+    tr.train_step(rows)
+    return seen[0]
+
+
 def test_drum_weights_on_fills_only_charge_only_the_fill_windows(tmp_path):
     """drum_weights_fills_only: the drums' further share is charged on the windows whose beat
     type is "fill" and on no other; train_step hands the objective its rows' labels; without
@@ -517,17 +532,8 @@ def test_drum_weights_on_fills_only_charge_only_the_fill_windows(tmp_path):
     row_bce = F.binary_cross_entropy_with_logits(every["logits"][..., ht], x[..., ht], reduction="none").sum(1)
     # λ · (3 − 1) · the high tom's cross-entropy of the beats (non-fill rows), averaged over the batch
     torch.testing.assert_close(every["loss"] - only["loss"], 3.0 * 2.0 * (row_bce * (1 - fills)).mean())
-    seen = []
-    objective = tr.objective
-
-    def spy(xb, part=None, drum_rows=None, spared=None):
-        seen.append(drum_rows)
-        return objective(xb, part, drum_rows, spared)
-
-    tr.objective = spy
-    tr.model.train()
-    tr.train_step(torch.tensor([0, 1, 4, 5]))
-    torch.testing.assert_close(seen[0], torch.tensor([1.0, 0, 1, 0]))
+    drum_rows, _ = _rows_train_step_hands_on(tr, torch.tensor([0, 1, 4, 5]))
+    torch.testing.assert_close(drum_rows, torch.tensor([1.0, 0, 1, 0]))
     for kw, meta_, match in (({}, meta, "needs drum_weights"), ({"drum_weights": {"crash": 2.0}}, None, "beat type")):
         with pytest.raises(TrainError, match=match):
             Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(drum_weights_fills_only=True, **kw), x, x,
@@ -544,7 +550,8 @@ def test_spared_fills_give_no_flatness_point(tmp_path, monkeypatch):
     x = torch.from_numpy(np.random.default_rng(6).random((8, 32, 27)).astype(np.float32))
     x[..., :9] = (x[..., :9] < 0.3).float()
     meta = {"style": ["rock"] * 8, "beat_type": ["fill" if i % 4 == 0 else "beat" for i in range(8)]}
-    kw = dict(batch_size=8, val_heard_pairs=0, flat_loss="stein", flat_exact_points=4, flat_data_share=0.5)
+    kw = {"batch_size": 8, "val_heard_pairs": 0, "flat_loss": "stein", "flat_exact_points": 4,
+          "flat_data_share": 0.5}
     drawn = []
     mixup = geometry.mixup
 
@@ -563,19 +570,9 @@ def test_spared_fills_give_no_flatness_point(tmp_path, monkeypatch):
         fills = torch.tensor([i % 4 == 0 for i in range(8)])
         tr.objective(x, None, None, fills if spare else None)
         torch.testing.assert_close(drawn[0], mu[~fills] if spare else mu)
-        if spare:
-            torch.testing.assert_close(tr._fill_mask, fills)
-            seen = []
-            objective = tr.objective
-
-            def watch(xb, part=None, drum_rows=None, spared=None):
-                seen.append(spared)
-                return objective(xb, part, drum_rows, spared)
-
-            tr.objective = watch
-            tr.model.train()
-            tr.train_step(torch.tensor([0, 1, 4, 5]))
-            torch.testing.assert_close(seen[0], torch.tensor([True, False, True, False]))
+    torch.testing.assert_close(tr._fill_mask, fills)
+    _, spared = _rows_train_step_hands_on(tr, torch.tensor([0, 1, 4, 5]))
+    torch.testing.assert_close(spared, torch.tensor([True, False, True, False]))
     for extra, meta_, match in (({}, None, "beat type"), ({"flat_loss": "frobenius"}, meta, "stein")):
         with pytest.raises(TrainError, match=match):
             Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**{**kw, "flat_spare_fills": True, **extra}),
@@ -810,8 +807,8 @@ def test_realism_hybrid_trains_and_is_refused_where_it_cannot_run(tmp_path, monk
     realism term's own targets beside it are refused by name."""
     x = torch.from_numpy(np.random.default_rng(0).random((16, 32, 27)).astype(np.float32))
     x[..., :9] = (x[..., :9] < 0.2).float()
-    kw = dict(flat_loss="stein", flat_exact_points=2, path_pairs=3, path_points=5, realism_weight=1.0,
-              realism_bank=6)
+    kw = {"flat_loss": "stein", "flat_exact_points": 2, "path_pairs": 3, "path_points": 5, "realism_weight": 1.0,
+          "realism_bank": 6}
     tc = TrainConfig(epochs=1, batch_size=8, flat_warmup_epochs=0, flat_ramp_epochs=0.01, val_heard_pairs=0,
                      log_every=1, realism_hybrid=True, **kw)
     seen, real = [], geometry.path_hybrid_loss
