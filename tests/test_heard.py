@@ -154,8 +154,10 @@ def test_midpoint_figures_and_nearest_hamming():
 
 
 def test_even_midpoint_bound_is_the_nearest_monotone_hybrid():
-    """even_midpoint_bound equals a brute force over every hybrid that flips round(share·D) of the
-    cells where the ends differ, on small random grooves; at share 0 it is a's own distance."""
+    """even_midpoint_bound equals a brute force over every hybrid that flips ⌊share·D⌋ or
+    ⌈share·D⌉ of the cells where the ends differ, on small random grooves (odd D included); at
+    share 0 it is a's own distance; a one-cell step to a window is found at either count."""
+    import math
     from itertools import combinations
 
     rng = np.random.default_rng(3)
@@ -165,12 +167,15 @@ def test_even_midpoint_bound_is_the_nearest_monotone_hybrid():
         diff = np.flatnonzero(a != b)
         for share in (0.0, 0.3, 0.5):
             best = np.inf
-            for flip in combinations(diff, round(share * len(diff))):
-                m = a.copy()
-                m[list(flip)] = b[list(flip)]
-                best = min(best, (train != m).sum(1).min())
+            for h in {math.floor(share * len(diff)), math.ceil(share * len(diff))}:
+                for flip in combinations(diff, h):
+                    m = a.copy()
+                    m[list(flip)] = b[list(flip)]
+                    best = min(best, (train != m).sum(1).min())
             assert H.even_midpoint_bound(a, b, train, share) == best
         assert H.even_midpoint_bound(a, b, train, 0.0) == H.nearest_hamming(a[None], train)[0]
+    # D = 1: the halfway groove may be b itself, which is a window (round-half-even would say 1)
+    assert H.even_midpoint_bound(np.array([0, 0]), np.array([1, 0]), np.array([[1, 0]])) == 0
 
 
 # -- Stein flatness on the exact metric -----------------------------------------------------
@@ -573,6 +578,9 @@ def test_spared_fills_give_no_flatness_point(tmp_path, monkeypatch):
     torch.testing.assert_close(tr._fill_mask, fills)
     _, spared = _rows_train_step_hands_on(tr, torch.tensor([0, 1, 4, 5]))
     torch.testing.assert_close(spared, torch.tensor([True, False, True, False]))
+    tr.model.eval()  # (the flatness term runs at evaluation whatever its warm-up)
+    with pytest.raises(TrainError, match="spared marks 4 rows, the batch has 8"):
+        tr.objective(x, None, None, fills[:4])
     for extra, meta_, match in (({}, None, "beat type"), ({"flat_loss": "frobenius"}, meta, "stein")):
         with pytest.raises(TrainError, match=match):
             Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**{**kw, "flat_spare_fills": True, **extra}),
@@ -771,7 +779,7 @@ def test_nearest_halfway_is_the_even_midpoint_bound_and_the_chain_is_even_and_mo
     for r in range(len(a)):
         diff = a[r] != b[r]
         assert (h[r][~diff] == a[r][~diff]).all()
-        assert int((h[r] != a[r]).sum()) == round(float(diff.sum()) / 2)
+        assert int((h[r] != a[r]).sum()) in {int(diff.sum()) // 2, (int(diff.sum()) + 1) // 2}
         assert int((bank != h[r]).sum(1).min()) == H.even_midpoint_bound(a[r].numpy(), b[r].numpy(), bank.numpy())
     t = geometry.hybrid_chain_targets(a, b, bank, 17, pr)
     torch.testing.assert_close(t[:, 0], a)
@@ -779,9 +787,10 @@ def test_nearest_halfway_is_the_even_midpoint_bound_and_the_chain_is_even_and_mo
     flips = (t[:, 1:] != t[:, :-1]).float()
     torch.testing.assert_close(flips.sum(1), (a != b).float())  # each differing cell once, no other
     per_step = flips.sum(-1)
-    assert (per_step.max(1).values - per_step.min(1).values <= 2).all()  # even, to whole cells
-    with pytest.raises(ValueError, match="2\\^k"):
-        geometry.hybrid_chain_targets(a, b, bank, 6, pr)
+    assert (per_step.max(1).values - per_step.min(1).values <= 1).all()  # even, to whole cells
+    for points in (6, 2):  # not 2^k + 1, or no inner point
+        with pytest.raises(ValueError, match="2\\^k"):
+            geometry.hybrid_chain_targets(a, b, bank, points, pr)
 
 
 def test_path_hybrid_loss_is_zero_on_the_chain_and_holds_the_ends():
@@ -824,7 +833,8 @@ def test_realism_hybrid_trains_and_is_refused_where_it_cannot_run(tmp_path, monk
     assert np.isfinite(v["realism"]) and v["realism"] >= 0
     assert seen and all(shape == (3, 5, 32 * 9) and n == 6 for shape, n, _ in seen)
     assert all(torch.equal(pr, seen[0][2]) for _, _, pr in seen)  # one fixed priority
-    for extra, match in (({"path_points": 6}, "2\\^k"), ({"realism_weight": 0.0}, "needs realism_weight"),
+    for extra, match in (({"path_points": 6}, "2\\^k"), ({"path_points": 2}, "2\\^k"),
+                         ({"realism_weight": 0.0}, "needs realism_weight"),
                          ({"realism_balance": 1.0}, "targets of its own"),
                          ({"realism_midpoint": True}, "targets of its own")):
         with pytest.raises(TrainError, match=match):

@@ -264,22 +264,25 @@ def nearest_halfway(left: torch.Tensor, right: torch.Tensor, bank: torch.Tensor,
                     priority: torch.Tensor) -> torch.Tensor:
     """Per row, the groove halfway between left and right (each (rows, cells), 0/1) that lies
     nearest a bank window (n, cells): it holds left's value where the two agree and right's on
-    half (rounded) of the cells where they differ, chosen as the nearest window w* has them (w*
-    minimises #{agree, w ≠ left} + |k_w − D/2|, evaluate.heard.even_midpoint_bound); when w*
-    takes right's value on more or fewer than half, the cells of lowest `priority` (cells,) are
-    moved. Every input is 0/1 and nothing here is differentiated."""
-    w = bank.to(left.dtype)
+    h = ⌊D/2⌋ or ⌈D/2⌉ of the D cells where they differ, chosen as the nearest window w* has them
+    (w* minimises #{agree, w ≠ left} + the distance of k_w to {⌊D/2⌋ … ⌈D/2⌉}, as
+    evaluate.heard.even_midpoint_bound); where w* takes right's value on more or fewer cells
+    than that, the cells of lowest `priority` (cells,) are moved. Every input is 0/1 (floating
+    point) and nothing here is differentiated."""
+    w = bank.to(left.device, left.dtype)
     diff = (left != right).to(left.dtype)
     # per row and window: the differing cells where w agrees with right, the agreeing ones where
     # w differs from left
     k = (diff * right) @ w.T + (diff * (1 - right)) @ (1 - w).T
     common = ((1 - diff) * (1 - left)) @ w.T + ((1 - diff) * left) @ (1 - w).T
-    half = torch.round(diff.sum(-1, keepdim=True) / 2)
-    best = (common + (k - half).abs()).argmin(-1)  # (rows,)
+    d = diff.sum(-1, keepdim=True)
+    lo, hi = torch.floor(d / 2), torch.ceil(d / 2)
+    best = (common + (lo - k).clamp_min(0) + (k - hi).clamp_min(0)).argmin(-1)  # (rows,)
     wb = w[best]
     takes_r = diff * (wb == right).to(left.dtype)  # the differing cells w* has as right has them
-    excess = (takes_r.sum(-1) - half[:, 0]).long()  # > 0: too many right cells; < 0: too few
-    pr = priority.to(left.dtype).expand_as(diff)
+    k_best = takes_r.sum(-1)
+    excess = (k_best - k_best.clamp(lo[:, 0], hi[:, 0])).long()  # > 0: too many right cells
+    pr = priority.to(left.device, left.dtype).expand_as(diff)
     big = pr.max() + 1
     for r in torch.nonzero(excess).flatten().tolist():
         e = int(excess[r])
@@ -298,13 +301,13 @@ def hybrid_chain_targets(a: torch.Tensor, b: torch.Tensor, bank: torch.Tensor, p
     0/1) that are even, monotone and near real grooves: the midpoint is the halfway groove
     nearest the bank (nearest_halfway), each quarter point the one halfway between its
     neighbours, and so on (points − 1 a power of two). Each cell flips at most once along the
-    chain, each halving flips half of what is left, so the changes per step are as even as
-    whole cells allow; and an even line's midpoint can lie this near the data (a median of 4
+    chain, each halving flips half of what is left (⌊⌋ or ⌈⌉), so the changes per step differ by at
+    most one cell; and an even line's midpoint can lie this near the data (a median of 4
     cells on validation, real windows' own 14; docs/results/probes/even_midpoint_bound.py).
     Returns (pairs, points, cells), ends a and b."""
     steps = points - 1
-    if steps < 1 or steps & (steps - 1):
-        raise ValueError(f"a hybrid chain needs 2^k + 1 points, got {points}")
+    if steps < 2 or steps & (steps - 1):
+        raise ValueError(f"a hybrid chain needs 2^k + 1 points (k ≥ 1: an inner point), got {points}")
     out = torch.empty(a.shape[0], points, a.shape[1], dtype=a.dtype, device=a.device)
     out[:, 0], out[:, -1] = a, b
     step = steps
@@ -318,12 +321,13 @@ def hybrid_chain_targets(a: torch.Tensor, b: torch.Tensor, bank: torch.Tensor, p
 
 def path_hybrid_loss(p: torch.Tensor, bank: torch.Tensor, priority: torch.Tensor,
                      threshold: float = 0.4) -> torch.Tensor:
-    """Goal 3's realism without unsettling goal 2 (EXPERIMENTS E83): hit probabilities p (pairs,
-    points, cells) along straight lines are drawn, at every inner point, to the hybrid chain
-    (hybrid_chain_targets) between the line's own ends as heard (p ≥ threshold, detached):
-    expected Hamming distance Σ p(1 − h) + (1 − p)h, in cells, averaged. The realism term draws
-    each point to a real groove, which adds flips that the ends do not have and bunches the
-    changes (E75–E79); a hybrid only ever flips a cell of A ⊕ B, once, at an even pace."""
+    """Goal 3's realism meant not to unsettle goal 2 (EXPERIMENTS E83–E86): hit probabilities p
+    (pairs, points, cells) along straight lines are drawn, at every inner point, to the hybrid
+    chain (hybrid_chain_targets) between the line's own ends as heard (p ≥ threshold, detached;
+    the trainer passes the centre of the evenness term's band): expected Hamming distance
+    Σ p(1 − h) + (1 − p)h, in cells, averaged. The realism term draws each point to a real
+    groove, which also differs from both ends where they agree; a hybrid only ever flips a cell
+    of A ⊕ B, once, at an even pace. (Measured: it sits on the realism term's trade, E83–E86.)"""
     with torch.no_grad():
         ends = (p[:, [0, -1]] >= threshold).to(p.dtype)
         target = hybrid_chain_targets(ends[:, 0], ends[:, 1], bank, p.shape[1], priority)

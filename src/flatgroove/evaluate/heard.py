@@ -19,6 +19,8 @@ decoding rule.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 GROUP = 4  # flips of one drum, one direction, at one step, that count as a group
@@ -134,18 +136,19 @@ def real_nn_reference(real_hits: np.ndarray, train_hits: np.ndarray) -> float:
 
 def even_midpoint_bound(a: np.ndarray, b: np.ndarray, train: np.ndarray, share: float = 0.5) -> float:
     """The least Hamming distance (cells) to a training window of any groove that an even,
-    monotone line from a to b could hold after flipping round(share·D) of the D cells where a
-    and b differ (and none of the others): goal 3's midpoint distance for a line that meets goal
-    2 perfectly can be no smaller. Exact: such a hybrid holds a's value where a = b and b's on
-    round(share·D) cells of a ⊕ b of its choosing, so its distance to w is
-    #{a = b, w ≠ a} + |k_w − round(share·D)|, k_w the cells of a ⊕ b where w agrees with b.
-    a, b (cells,) and train (m, cells), 0/1 (docs/results/probes/even_midpoint_bound.py)."""
+    monotone line from a to b could hold after flipping a share of the D cells where a and b
+    differ (⌊share·D⌋ or ⌈share·D⌉ of them, and none of the others): goal 3's midpoint distance
+    for a line that meets goal 2 perfectly can be no smaller. Exact: such a hybrid holds a's
+    value where a = b and b's on h cells of a ⊕ b of its choosing, so its distance to w is
+    #{a = b, w ≠ a} + |k_w − h|, k_w the cells of a ⊕ b where w agrees with b, least over both
+    h. a, b (cells,) and train (m, cells), 0/1 (docs/results/probes/even_midpoint_bound.py)."""
     a, b = np.asarray(a).reshape(-1), np.asarray(b).reshape(-1)
     train = np.asarray(train).reshape(len(train), -1)
     diff = a != b
     k = (train[:, diff] == b[diff]).sum(1)
     common = (train[:, ~diff] != a[~diff]).sum(1)
-    return float((common + np.abs(k - round(share * int(diff.sum())))).min())
+    lo, hi = math.floor(share * int(diff.sum())), math.ceil(share * int(diff.sum()))
+    return float((common + np.maximum(lo - k, 0) + np.maximum(k - hi, 0)).min())
 
 
 def midpoint_figures(hits: np.ndarray, train_hits: np.ndarray | None = None,

@@ -90,7 +90,9 @@ class TrainConfig:
     # the flatness points (mixups and data points) drawn from non-fill windows only (EXPERIMENTS
     # E81): a fill is a rare, sharp pattern (1.2 % of the training windows) that the d = 20 decoder
     # loses as it is flattened at the data (E61–E62); spared, the decoder may stretch where fills
-    # lie while the grooves' space is flattened. Lines (path terms) still run between any windows
+    # lie while the grooves' space is flattened. Lines (path terms) still run between any windows;
+    # a batch with fewer than two non-fill windows draws from every row; validation's flatness
+    # figure is read at every window (the evaluation's cond(G) is the one to read)
     flat_spare_fills: bool = False
     # With flat_loss "stein": a heard-evenness term on straight lines between batch encodings
     # (geometry.path_evenness_loss: squared CV of the expected hit flips per step under the
@@ -115,7 +117,9 @@ class TrainConfig:
     # the realism term's targets are the hybrid chain between each line's ends as heard
     # (geometry.path_hybrid_loss): grooves that flip only the cells where the ends differ, once
     # each, evenly, with every halving as near the bank's windows as such a groove can be; the
-    # realism term's nearest real grooves add flips the ends do not have (EXPERIMENTS E83)
+    # realism term's nearest real grooves add flips the ends do not have (EXPERIMENTS E83; it sits
+    # on the same trade with goal 2, E83–E86). The ends are read at the centre of the evenness
+    # term's band, (path_low + path_high) / 2
     realism_hybrid: bool = False
     path_pairs: int = 4
     path_points: int = 9
@@ -190,8 +194,8 @@ class TrainConfig:
             steps = self.path_points - 1
             if self.realism_weight <= 0:
                 out.append("realism_hybrid needs realism_weight > 0")
-            if steps < 1 or steps & (steps - 1):
-                out.append(f"realism_hybrid needs path_points = 2^k + 1 (e.g. 9, 17), got {self.path_points}")
+            if steps < 2 or steps & (steps - 1):
+                out.append(f"realism_hybrid needs path_points = 2^k + 1 with k ≥ 1 (e.g. 9, 17), got {self.path_points}")
             if self.realism_midpoint or self.realism_balance > 0:
                 out.append("realism_hybrid has targets of its own: not with realism_midpoint or realism_balance")
         if self.realism_midpoint and self.path_points % 2 == 0:

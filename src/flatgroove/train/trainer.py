@@ -462,8 +462,11 @@ class Trainer:
             # The exact G at a few mixups: d central-difference columns each, decoded in the
             # same call as the batch (geometry.basis_fd_inputs).
             src = mu_all.detach()
-            if spared is not None and int((~spared).sum()) >= 2:  # flat_spare_fills
-                src = src[~spared.to(src.device)]
+            if spared is not None:  # flat_spare_fills
+                if len(spared) != len(src):
+                    raise TrainError(f"spared marks {len(spared)} rows, the batch has {len(src)}")
+                if int((~spared).sum()) >= 2:  # (a short batch of fills: every row, as mixup needs two)
+                    src = src[~spared.to(src.device)]
             zt = geometry.mixup(src, tc.flat_exact_points, tc.flat_eta, data_share=tc.flat_data_share)
             z_fd = geometry.basis_fd_inputs(zt, tc.flat_eps)
             n_fd = len(z_fd)
@@ -491,7 +494,8 @@ class Trainer:
                 # the ends ride along and are dropped as the term's non-inner points
                 at = p_lines[:, [0, mid, -1]] if tc.realism_midpoint else p_lines
                 if tc.realism_hybrid:
-                    ft["realism"] = geometry.path_hybrid_loss(p_lines, self._realism_bank, self._hybrid_priority)
+                    ft["realism"] = geometry.path_hybrid_loss(p_lines, self._realism_bank, self._hybrid_priority,
+                                                              0.5 * (tc.path_low + tc.path_high))
                 else:
                     ft["realism"] = geometry.path_realism_loss(at, self._realism_bank,
                                                                balance=tc.realism_balance)
