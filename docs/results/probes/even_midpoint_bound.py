@@ -6,11 +6,11 @@ order) from A to B has, at its middle, flipped half of the cells where A and B d
 of the others. Over every such "halfway hybrid" m of A and B, the least distance to a training
 window w is exact and cheap:
 
-    min over w of  #{cells where A = B and w ≠ A}  +  |k_w − f·D|
+    min over w and h of  #{cells where A = B and w ≠ A}  +  |k_w − h|,  h = ⌊f·D⌋ or ⌈f·D⌉
 
 with D = |A ⊕ B| and k_w = #{cells of A ⊕ B where w agrees with B}: on the cells A and B share, m
-holds A's value; on the others m takes B's value on f·D of them and may choose which (for a
-fraction f of the way; ½ at the midpoint, rounded to the nearer whole count). At f = 0 it is A's
+holds A's value; on the others m takes B's value on h of them and may choose which (a fraction f
+of the way, ½ at the midpoint; `evaluate.heard.even_midpoint_bound`). At f = 0 it is A's
 own distance to the data. The probe prints the median of that bound over the evaluation's own
 pairs (`study.fixed_pairs`, seed 0) of the split's real windows for f = 0 … ½, and for a random
 halfway hybrid (each of the D cells from A or B at random, f·D of them B's), beside goal 3's line
