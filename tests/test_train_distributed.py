@@ -202,6 +202,17 @@ def test_nproc_with_a_user_error_is_a_user_error_not_a_crash_to_resume(folder, t
     assert "nowhere: no such folder" in r.stderr and "--resume" not in r.stderr
 
 
+@pytest.mark.parametrize(("codes", "user"), [([2, 2], True), ([2, -15], True), ([-15, 2], True),
+                                            ([2, -9], False), ([1, 2], False), ([-15, -15], False), ([1], False)])
+def test_a_refusal_is_told_from_a_crash_whichever_rank_stops_first(codes, user):
+    """Every failed rank exited 2, or was stopped by torchrun's SIGTERM after one did (the race
+    the test above meets on a busy machine): a user error. A rank killed otherwise (SIGKILL), a
+    crash (1), or SIGTERMs with no refusal: a run to resume."""
+    from flatgroove.train.cli import refused_by_every_rank
+
+    assert refused_by_every_rank(codes) is user
+
+
 def test_nproc_starts_torchrun_with_the_same_command(folder):
     from flatgroove.cli import build_parser
 

@@ -164,6 +164,15 @@ def torchrun_args(args: argparse.Namespace) -> list[str]:
             "train", *argv]
 
 
+def refused_by_every_rank(exitcodes: list[int]) -> bool:
+    """Whether a distributed run's failed ranks all stopped on a user error: exit code 2 (every
+    rank reads the same settings and data), or stopped by torchrun's SIGTERM after a rank that
+    exited 2, before refusing it themselves (a race: which comes first depends on the machine)."""
+    import signal
+
+    return 2 in exitcodes and all(c in (2, -signal.SIGTERM) for c in exitcodes)
+
+
 def _launch(args: argparse.Namespace) -> int:
     """Start torchrun's own launcher (torch.distributed.run) for N processes on this machine."""
     from torch.distributed import run as torchrun
@@ -174,9 +183,9 @@ def _launch(args: argparse.Namespace) -> int:
     try:
         torchrun.run(torchrun.get_args_parser().parse_args(cmd))
     except ChildFailedError as e:
-        if all(f.exitcode == 2 for f in e.failures.values()):
-            # every rank refused the same settings or data (its error is above): a user
-            # error, not a crash to resume
+        if refused_by_every_rank([f.exitcode for f in e.failures.values()]):
+            # the ranks refused the same settings or data (the error is above): a user error,
+            # not a crash to resume
             print("flatgroove: error: the distributed run did not start (see the error above)",
                   file=sys.stderr, flush=True)
             return 2
