@@ -160,6 +160,15 @@ def _same(a, b) -> bool:
     return a == b
 
 
+def fill_windows(meta: dict | None, n: int, setting: str) -> torch.Tensor:
+    """(n,) bool: which training windows are fills, from their beat types; `setting` (the option
+    that needs them) is named when they are missing."""
+    beats = (meta or {}).get("beat_type", ())
+    if len(beats) != n:
+        raise TrainError(f"{setting} needs each training window's beat type")
+    return torch.from_numpy(np.asarray(beats) == "fill")
+
+
 class Trainer:
     def __init__(self, mc: ModelConfig, tc: TrainConfig, train_x: torch.Tensor,
                  val_x: torch.Tensor, out: str | Path, device: str = "cpu",
@@ -176,20 +185,13 @@ class Trainer:
         extra = torch.tensor([tc.drum_weights.get(d, 1.0) - 1.0 for d in DRUMS])
         self._drum_extra = extra if extra.any() else None
         self._draw_p = draw_probabilities(tc, train_meta, len(train_x))
-        # which training windows the drum weights charge (drum_weights_fills_only); None: all
-        self._drum_rows = None
-        if tc.drum_weights_fills_only:  # (drum weights present: TrainConfig.problems)
-            beats = (train_meta or {}).get("beat_type", ())
-            if len(beats) != len(train_x):
-                raise TrainError("drum_weights_fills_only needs each training window's beat type")
-            self._drum_rows = torch.from_numpy(np.asarray(beats) == "fill").float()
-        # the fill windows the flatness points leave out (flat_spare_fills); None: none left out
-        self._fill_mask = None
-        if tc.flat_spare_fills:
-            beats = (train_meta or {}).get("beat_type", ())
-            if len(beats) != len(train_x):
-                raise TrainError("flat_spare_fills needs each training window's beat type")
-            self._fill_mask = torch.from_numpy(np.asarray(beats) == "fill")
+        # which training windows the drum weights charge (drum_weights_fills_only; drum weights
+        # present: TrainConfig.problems), and which the flatness points leave out
+        # (flat_spare_fills); None: all, and none
+        self._drum_rows = (fill_windows(train_meta, len(train_x), "drum_weights_fills_only").float()
+                           if tc.drum_weights_fills_only else None)
+        self._fill_mask = (fill_windows(train_meta, len(train_x), "flat_spare_fills")
+                           if tc.flat_spare_fills else None)
         # a fixed, seeded bank of training windows' hits for the realism term
         self._realism_bank = None
         if tc.realism_weight > 0:
@@ -490,13 +492,13 @@ class Trainer:
             if tc.density_weight > 0:
                 ft["density"] = geometry.path_density_loss(p_lines)
             if tc.realism_weight > 0:
-                mid = tc.path_points // 2
-                # the ends ride along and are dropped as the term's non-inner points
-                at = p_lines[:, [0, mid, -1]] if tc.realism_midpoint else p_lines
                 if tc.realism_hybrid:
                     ft["realism"] = geometry.path_hybrid_loss(p_lines, self._realism_bank, self._hybrid_priority,
                                                               0.5 * (tc.path_low + tc.path_high))
                 else:
+                    mid = tc.path_points // 2
+                    # the ends ride along and are dropped as the term's non-inner points
+                    at = p_lines[:, [0, mid, -1]] if tc.realism_midpoint else p_lines
                     ft["realism"] = geometry.path_realism_loss(at, self._realism_bank,
                                                                balance=tc.realism_balance)
         elif fd:
