@@ -365,7 +365,28 @@ def test_path_density_loss_charges_inner_points_off_the_ends_line():
     assert union.grad[:, [0, -1]].abs().sum() == 0 and union.grad[:, 4].sum() > 0  # ends held
 
 
-@pytest.mark.parametrize("terms", [{"path_weight": 1.0}, {"density_weight": 4.0}])
+def test_heard_evenness_counts_threshold_crossings_the_band_term_calls_smooth():
+    """Every cell rising through the band at the same pace crosses the threshold at the same
+    step: the band term calls that line even, the heard term (what the MIDI holds) calls it
+    one jump; cells crossing one step after another are even to both; movement that crosses
+    nothing is not heard."""
+    t = torch.linspace(0, 1, 9)
+    together = (0.2 + 0.6 * t)[None, :, None].repeat(2, 1, 8)
+    assert float(geometry.path_evenness_loss(together)) < 1e-3
+    assert float(geometry.path_heard_evenness_loss(together, 0.31, 0.01)) > 5  # one step of 8: CV² 7
+    staggered = torch.stack([(t >= (k + 0.5) / 8).float() for k in range(8)], -1)[None].repeat(2, 1, 1)
+    assert float(geometry.path_heard_evenness_loss(staggered, 0.35, 0.02)) < 1e-3
+    quiet = (0.1 + 0.1 * t)[None, :, None].repeat(1, 1, 8)  # 0.1 → 0.2: under the threshold throughout
+    assert float(geometry.path_evenness_loss(quiet, 0.15, 0.65)) > 0
+    assert float(geometry.path_heard_evenness_loss(quiet, 0.35, 0.02)) < 1e-3
+    # differentiable where a cell is near its threshold
+    p = together.clone().requires_grad_(True)
+    geometry.path_heard_evenness_loss(p, 0.35, 0.05).backward()
+    assert p.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("terms", [{"path_weight": 1.0}, {"density_weight": 4.0},
+                                   {"heard_weight": 2.0, "heard_tau": 0.1}])
 def test_line_terms_train_alongside_stein(tmp_path, terms):
     x = torch.from_numpy(np.random.default_rng(0).random((16, 32, 27)).astype(np.float32))
     x[..., :9] = (x[..., :9] < 0.2).float()
@@ -374,9 +395,10 @@ def test_line_terms_train_alongside_stein(tmp_path, terms):
                      val_heard_pairs=0, log_every=1, **terms)
     tr = Trainer(ModelConfig(variant="flat", **TINY), tc, x, x[:8], tmp_path, progress=False)
     v = tr.fit()
-    key = "path" if "path_weight" in terms else "density"
+    key = next(iter(terms)).removesuffix("_weight")
     assert np.isfinite(v[key]) and v[key] >= 0
-    assert ("density" in v) == ("density_weight" in terms)  # each term only when weighted
+    for other in ("path", "heard", "density"):  # each term only when weighted
+        assert (other in v) == (f"{other}_weight" in terms)
 
 
 @pytest.mark.parametrize("midpoint", [False, True])
@@ -433,7 +455,9 @@ def test_output_weights_charge_the_loss_not_the_constraint(tmp_path, key, term):
     torch.testing.assert_close(a["recon"], b["recon"])
     assert b[term] > 0
     torch.testing.assert_close(b["loss"] - a["loss"], 3.0 * 4.0 * a[term])
-    for bad in ({key: -1.0}, {"flat_data_share": 2.0}, {"path_weight": 1.0}, {"density_weight": 1.0}):
+    for bad in ({key: -1.0}, {"flat_data_share": 2.0}, {"path_weight": 1.0}, {"density_weight": 1.0},
+                {"heard_weight": 1.0}, {"heard_weight": -1.0, "flat_loss": "stein"},
+                {"heard_tau": 0.0}, {"heard_threshold": 1.0}):
         with pytest.raises(TrainError, match=next(iter(bad))):
             Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**bad), x, x, tmp_path / "bad", progress=False)
 
@@ -727,6 +751,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.realism_balance == _named(f.name, "rbal", 0.0), f.name  # E78: halfway windows
         assert tc.flat_spare_fills == ("_spare" in f.name), f.name  # E81: no flatness points at fills
         assert tc.realism_hybrid == ("_hyb" in f.name), f.name  # E83: the hybrid chain's targets
+        assert tc.heard_weight == _named(f.name, "heard", 0.0), f.name  # E89: evenness as heard
 
 
 def test_the_gpu_sweep_configs_load():

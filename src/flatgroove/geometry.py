@@ -216,7 +216,20 @@ def path_evenness_loss(p: torch.Tensor, low: float = 0.2, high: float = 0.8,
     times the expected number of hits that flip at step k under a threshold pattern spread over
     [low, high] (flatgroove.model.decoding). Returns the mean over pairs of s's squared CV:
     0 when every step changes what is heard by the same amount."""
-    q = p.clamp(low, high)
+    return _steps_cv2(p.clamp(low, high), eps)
+
+
+def path_heard_evenness_loss(p: torch.Tensor, threshold: float = 0.35, tau: float = 0.05,
+                             eps: float = 1e-2) -> torch.Tensor:
+    """path_evenness_loss on the hits as heard: soft hits σ((p − threshold)/τ) at the decoding
+    rule's threshold, so s_k is ≈ the number of hits that flip at step k (goal 2's heard CV
+    itself, per pair, squared). The band term counts flips under a spread of thresholds and
+    sees a cell that hovers inside the band (and a flicker at the threshold) as smooth."""
+    return _steps_cv2(torch.sigmoid((p - threshold) / tau), eps)
+
+
+def _steps_cv2(q: torch.Tensor, eps: float) -> torch.Tensor:
+    """Mean over pairs of the squared CV of Σ_cells |Δq| per step; q (pairs, points, cells)."""
     s = (q[:, 1:] - q[:, :-1]).abs().sum(-1)
     mean = s.mean(1)
     return (s.var(1, unbiased=False) / (mean**2 + eps)).mean()

@@ -98,6 +98,13 @@ class TrainConfig:
     # (geometry.path_evenness_loss: squared CV of the expected hit flips per step under the
     # threshold pattern), weighted path_weight·λ and ramped like the flatness term
     path_weight: float = 0.0
+    # beside it, the same squared CV on the hits as heard (geometry.path_heard_evenness_loss:
+    # soft hits σ((p − heard_threshold)/heard_tau) at the shipped rule's threshold), weighted
+    # heard_weight·λ and ramped the same way: the band term does not see that the realism
+    # terms' lines flip fewer hits and so count fewer, less even changes (EXPERIMENTS E89)
+    heard_weight: float = 0.0
+    heard_threshold: float = 0.35
+    heard_tau: float = 0.05
     # on the same lines: the inner points' expected hit count held to the line between the
     # ends' (geometry.path_density_loss), weighted density_weight·λ, ramped the same way
     density_weight: float = 0.0
@@ -166,7 +173,8 @@ class TrainConfig:
             out.append(f"time_budget_min must be >= 0, got {self.time_budget_min}")
         # the loss settings' ranges and the combinations that would be ignored or crash later
         for name in ("weight_decay", "hit_weight", "off_weight", "vel_weight", "focal_weight",
-                     "focal_gamma", "style_balance"):
+                     "focal_gamma", "style_balance", "path_weight", "heard_weight", "density_weight",
+                     "realism_weight"):
             if getattr(self, name) < 0:
                 out.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.fill_weight <= 0:
@@ -184,10 +192,14 @@ class TrainConfig:
             out.append("flat_spare_fills needs flat_loss = \"stein\"")
         if self.drum_weights_fills_only and all(w == 1 for w in self.drum_weights.values()):
             out.append("drum_weights_fills_only needs drum_weights")
-        if (self.path_weight > 0 or self.density_weight > 0 or self.realism_weight > 0) \
-                and self.flat_loss != "stein":
+        if (self.path_weight > 0 or self.heard_weight > 0 or self.density_weight > 0
+                or self.realism_weight > 0) and self.flat_loss != "stein":
             # the lines ride in the Stein term's decoder call; elsewhere they would be ignored
-            out.append("path_weight, density_weight and realism_weight need flat_loss = \"stein\"")
+            out.append("path_weight, heard_weight, density_weight and realism_weight need flat_loss = \"stein\"")
+        if not 0 < self.heard_threshold < 1:
+            out.append(f"heard_threshold must be in (0, 1), got {self.heard_threshold}")
+        if not self.heard_tau > 0:
+            out.append(f"heard_tau must be > 0, got {self.heard_tau}")
         if self.realism_balance < 0:
             out.append(f"realism_balance must be >= 0, got {self.realism_balance}")
         if self.realism_hybrid:

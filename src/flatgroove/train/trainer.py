@@ -472,7 +472,7 @@ class Trainer:
             zt = geometry.mixup(src, tc.flat_exact_points, tc.flat_eta, data_share=tc.flat_data_share)
             z_fd = geometry.basis_fd_inputs(zt, tc.flat_eps)
             n_fd = len(z_fd)
-            lines = tc.path_weight > 0 or tc.density_weight > 0 or tc.realism_weight > 0
+            lines = tc.path_weight > 0 or tc.heard_weight > 0 or tc.density_weight > 0 or tc.realism_weight > 0
             if lines:  # lines for the heard-evenness and density terms ride in the same call
                 z_fd = torch.cat([z_fd, geometry.line_points(mu_all.detach(), tc.path_pairs, tc.path_points)])
             y, logits, vel, off = self._decode_with(z, z_fd, shared)
@@ -489,6 +489,8 @@ class Trainer:
                 p_lines = p_lines.reshape(tc.path_pairs, tc.path_points, -1)
             if tc.path_weight > 0:
                 ft["path"] = geometry.path_evenness_loss(p_lines, tc.path_low, tc.path_high)
+            if tc.heard_weight > 0:
+                ft["heard"] = geometry.path_heard_evenness_loss(p_lines, tc.heard_threshold, tc.heard_tau)
             if tc.density_weight > 0:
                 ft["density"] = geometry.path_density_loss(p_lines)
             if tc.realism_weight > 0:
@@ -561,8 +563,8 @@ class Trainer:
                 out["c2"] = ft["c2"]
                 loss = loss + w * lam * ft["loss"]
                 ramp = w / tc.flat_weight if tc.flat_weight > 0 else 1.0
-                for key, weight in (("path", tc.path_weight), ("density", tc.density_weight),
-                                    ("realism", tc.realism_weight)):
+                for key, weight in (("path", tc.path_weight), ("heard", tc.heard_weight),
+                                    ("density", tc.density_weight), ("realism", tc.realism_weight)):
                     if key in ft:
                         out[key] = ft[key]
                         loss = loss + ramp * weight * lam * ft[key]
