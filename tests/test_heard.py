@@ -457,6 +457,7 @@ def test_output_weights_charge_the_loss_not_the_constraint(tmp_path, key, term):
     torch.testing.assert_close(b["loss"] - a["loss"], 3.0 * 4.0 * a[term])
     for bad in ({key: -1.0}, {"flat_data_share": 2.0}, {"path_weight": 1.0}, {"density_weight": 1.0},
                 {"heard_weight": 1.0}, {"heard_weight": -1.0, "flat_loss": "stein"},
+                {"path_weight": -1.0, "flat_loss": "stein"}, {"realism_weight": -1.0, "flat_loss": "stein"},
                 {"heard_tau": 0.0}, {"heard_threshold": 1.0}):
         with pytest.raises(TrainError, match=next(iter(bad))):
             Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**bad), x, x, tmp_path / "bad", progress=False)

@@ -90,6 +90,16 @@ def test_resume_alone_continues_the_runs_own_settings(folder, capsys):
     err = capsys.readouterr().err
     assert "other training settings: kappa 40.0 (run) vs 30.0 (now)" in err
     assert (out / "last.pt").read_bytes() == before
+    # a run saved before a setting existed ran at its default: another value now is refused too
+    import torch
+
+    ck = torch.load(out / "last.pt", weights_only=False)
+    ck["train_config"].pop("hit_weight")
+    torch.save(ck, out / "last.pt")
+    (folder / "hit2.toml").write_text(TINY_TOML + "hit_weight = 2.0\n")
+    assert main([*base, "--variant", "flat", "--config", str(folder / "hit2.toml"), "--kappa", "40",
+                 "--resume"]) == 2
+    assert "hit_weight 1.0 (run) vs 2.0 (now)" in capsys.readouterr().err
     # `--resume` alone reads them from the run: the tiny model, κ 40, two epochs
     assert main([*base, "--resume"]) == 0
     saved = json.loads((out / "config.json").read_text())

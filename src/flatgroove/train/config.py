@@ -94,14 +94,15 @@ class TrainConfig:
     # a batch with fewer than two non-fill windows draws from every row; validation's flatness
     # figure is read at every window (the evaluation's cond(G) is the one to read)
     flat_spare_fills: bool = False
-    # With flat_loss "stein": a heard-evenness term on straight lines between batch encodings
+    # With flat_loss "stein": an evenness term on straight lines between batch encodings
     # (geometry.path_evenness_loss: squared CV of the expected hit flips per step under the
     # threshold pattern), weighted path_weight·λ and ramped like the flatness term
     path_weight: float = 0.0
     # beside it, the same squared CV on the hits as heard (geometry.path_heard_evenness_loss:
     # soft hits σ((p − heard_threshold)/heard_tau) at the shipped rule's threshold), weighted
     # heard_weight·λ and ramped the same way: the band term does not see that the realism
-    # terms' lines flip fewer hits and so count fewer, less even changes (EXPERIMENTS E89)
+    # terms' lines flip fewer hits and so count fewer, less even changes (EXPERIMENTS E89). Its
+    # threshold is its own: realism_hybrid reads the ends at the band's centre
     heard_weight: float = 0.0
     heard_threshold: float = 0.35
     heard_tau: float = 0.05

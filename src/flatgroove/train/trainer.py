@@ -473,7 +473,7 @@ class Trainer:
             z_fd = geometry.basis_fd_inputs(zt, tc.flat_eps)
             n_fd = len(z_fd)
             lines = tc.path_weight > 0 or tc.heard_weight > 0 or tc.density_weight > 0 or tc.realism_weight > 0
-            if lines:  # lines for the heard-evenness and density terms ride in the same call
+            if lines:  # lines for the line terms (path, heard, density, realism) ride in the same call
                 z_fd = torch.cat([z_fd, geometry.line_points(mu_all.detach(), tc.path_pairs, tc.path_points)])
             y, logits, vel, off = self._decode_with(z, z_fd, shared)
             G = geometry.metric_from_fd(y[:n_fd], len(zt), zt.shape[1], tc.flat_eps)
@@ -879,9 +879,11 @@ class Trainer:
             raise TrainError(f"cannot resume: {p} was trained with other model settings")
         # A resumed run continues its own settings: a κ, learning rate or loss weight that
         # differs would change the run silently. Only how long it runs, and how, may change.
+        # A setting the run's checkpoint does not name was added since: the run had its default.
         saved, now = ck.get("train_config") or {}, asdict(self.tc)
-        differ = [f"{k} {saved[k]!r} (run) vs {now[k]!r} (now)" for k in sorted(saved)
-                  if k in now and k not in RESUME_MAY_CHANGE and not _same(saved[k], now[k])]
+        ran = {**asdict(TrainConfig()), **saved} if saved else {}
+        differ = [f"{k} {ran[k]!r} (run) vs {now[k]!r} (now)" for k in sorted(ran)
+                  if k in now and k not in RESUME_MAY_CHANGE and not _same(ran[k], now[k])]
         if differ:
             raise TrainError(f"cannot resume: {p} was trained with other training settings: "
                              f"{'; '.join(differ)}. Resume with the run's own --config and flags "
