@@ -2,6 +2,7 @@
 and the warm start: small patterns written in code."""
 
 import math
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -753,6 +754,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.flat_spare_fills == ("_spare" in f.name), f.name  # E81: no flatness points at fills
         assert tc.realism_hybrid == ("_hyb" in f.name), f.name  # E83: the hybrid chain's targets
         assert tc.heard_weight == _named(f.name, "heard", 0.0), f.name  # E89: evenness as heard
+        assert tc.hybrid_threshold == _named(f.name, "hthr", 0.0, lambda v: int(v) / 100), f.name  # E93
 
 
 def test_the_gpu_sweep_configs_load():
@@ -850,7 +852,10 @@ def test_realism_hybrid_trains_and_is_refused_where_it_cannot_run(tmp_path, monk
 
     def spy(p, bank, priority, threshold=0.4):
         seen.append((tuple(p.shape), len(bank), priority.clone()))
+        thresholds.append(threshold)
         return real(p, bank, priority, threshold)
+
+    thresholds = []
 
     monkeypatch.setattr(geometry, "path_hybrid_loss", spy)
     monkeypatch.setattr(geometry, "path_realism_loss", None)  # must not be called
@@ -859,13 +864,22 @@ def test_realism_hybrid_trains_and_is_refused_where_it_cannot_run(tmp_path, monk
     assert np.isfinite(v["realism"]) and v["realism"] >= 0
     assert seen and all(shape == (3, 5, 32 * 9) and n == 6 for shape, n, _ in seen)
     assert all(torch.equal(pr, seen[0][2]) for _, _, pr in seen)  # one fixed priority
+    assert set(thresholds) == {0.5}  # the ends read at the band's centre, (0.2 + 0.8) / 2
+    thresholds.clear()  # or at hybrid_threshold (E93)
+    Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**{**asdict(tc), "hybrid_threshold": 0.35}),
+            x, x[:8], tmp_path / "thr", progress=False).fit()
+    assert thresholds and set(thresholds) == {0.35}
     for extra, match in (({"path_points": 6}, "2\\^k"), ({"path_points": 2}, "2\\^k"),
                          ({"realism_weight": 0.0}, "needs realism_weight"),
                          ({"realism_balance": 1.0}, "targets of its own"),
-                         ({"realism_midpoint": True}, "targets of its own")):
+                         ({"realism_midpoint": True}, "targets of its own"),
+                         ({"hybrid_threshold": 1.0}, "hybrid_threshold must be")):
         with pytest.raises(TrainError, match=match):
             Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**{**kw, "realism_hybrid": True, **extra}),
                     x, x, tmp_path / "bad", progress=False)
+    with pytest.raises(TrainError, match="hybrid_threshold needs realism_hybrid"):
+        Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**{**kw, "hybrid_threshold": 0.35}),
+                x, x, tmp_path / "bad", progress=False)
 
 
 def test_path_realism_is_the_soft_nearest_distance_to_the_bank():

@@ -129,6 +129,9 @@ class TrainConfig:
     # on the same trade with goal 2, E83–E86). The ends are read at the centre of the evenness
     # term's band, (path_low + path_high) / 2
     realism_hybrid: bool = False
+    # the threshold the hybrid chain reads its ends at, where it is not the band's centre (0): the
+    # shipped rule's 0.35, at which goal 3's midpoints are decoded and measured (EXPERIMENTS E93)
+    hybrid_threshold: float = 0.0
     path_pairs: int = 4
     path_points: int = 9
     path_low: float = 0.2  # the p range whose change is heard (the decoding rule's thresholds)
@@ -199,6 +202,10 @@ class TrainConfig:
             out.append("path_weight, heard_weight, density_weight and realism_weight need flat_loss = \"stein\"")
         if not 0 < self.heard_threshold < 1:
             out.append(f"heard_threshold must be in (0, 1), got {self.heard_threshold}")
+        if not 0 <= self.hybrid_threshold < 1:
+            out.append(f"hybrid_threshold must be in [0, 1) (0: the band's centre), got {self.hybrid_threshold}")
+        if self.hybrid_threshold > 0 and not self.realism_hybrid:
+            out.append("hybrid_threshold needs realism_hybrid")
         if not self.heard_tau > 0:
             out.append(f"heard_tau must be > 0, got {self.heard_tau}")
         if self.realism_balance < 0:
