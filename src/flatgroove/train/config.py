@@ -102,7 +102,7 @@ class TrainConfig:
     # soft hits σ((p − heard_threshold)/heard_tau) at the shipped rule's threshold), weighted
     # heard_weight·λ and ramped the same way: the band term does not see that the realism
     # terms' lines flip fewer hits and so count fewer, less even changes (EXPERIMENTS E89). Its
-    # threshold is its own: realism_hybrid reads the ends at the band's centre
+    # threshold is its own: realism_hybrid reads the ends at hybrid_threshold, else the band's centre
     heard_weight: float = 0.0
     heard_threshold: float = 0.35
     heard_tau: float = 0.05
@@ -127,7 +127,7 @@ class TrainConfig:
     # each, evenly, with every halving as near the bank's windows as such a groove can be; the
     # realism term's nearest real grooves add flips the ends do not have (EXPERIMENTS E83; it sits
     # on the same trade with goal 2, E83–E86). The ends are read at the centre of the evenness
-    # term's band, (path_low + path_high) / 2
+    # term's band, (path_low + path_high) / 2, unless hybrid_threshold is set
     realism_hybrid: bool = False
     # the threshold the hybrid chain reads its ends at, where it is not the band's centre (0): the
     # shipped rule's 0.35, at which goal 3's midpoints are decoded and measured (EXPERIMENTS E93)
