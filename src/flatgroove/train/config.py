@@ -11,6 +11,10 @@ from pathlib import Path
 from flatgroove.drums import DRUMS
 from flatgroove.model.config import ModelConfig, settings_from_dict
 
+# The terms on straight lines between batch encodings (each weighted by TrainConfig.<name>_weight):
+# they ride in the Stein term's decoder call (Trainer.objective)
+LINE_TERMS = ("path", "heard", "density", "realism")
+
 
 @dataclass
 class TrainConfig:
@@ -159,6 +163,10 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         return settings_from_dict(cls, d, "train")
 
+    def line_weights(self) -> dict[str, float]:
+        """Each line term's weight, by name (LINE_TERMS)."""
+        return {k: getattr(self, f"{k}_weight") for k in LINE_TERMS}
+
     def problems(self) -> list[str]:
         """What would crash a run later or train silently wrong (a NaN κ pins λ at its cap,
         a batch size of 0 divides by zero after the data has loaded); [] when all is well."""
@@ -177,8 +185,7 @@ class TrainConfig:
             out.append(f"time_budget_min must be >= 0, got {self.time_budget_min}")
         # the loss settings' ranges and the combinations that would be ignored or crash later
         for name in ("weight_decay", "hit_weight", "off_weight", "vel_weight", "focal_weight",
-                     "focal_gamma", "style_balance", "path_weight", "heard_weight", "density_weight",
-                     "realism_weight"):
+                     "focal_gamma", "style_balance", *(f"{k}_weight" for k in LINE_TERMS)):
             if getattr(self, name) < 0:
                 out.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.fill_weight <= 0:
@@ -196,10 +203,10 @@ class TrainConfig:
             out.append("flat_spare_fills needs flat_loss = \"stein\"")
         if self.drum_weights_fills_only and all(w == 1 for w in self.drum_weights.values()):
             out.append("drum_weights_fills_only needs drum_weights")
-        if (self.path_weight > 0 or self.heard_weight > 0 or self.density_weight > 0
-                or self.realism_weight > 0) and self.flat_loss != "stein":
+        if any(w > 0 for w in self.line_weights().values()) and self.flat_loss != "stein":
             # the lines ride in the Stein term's decoder call; elsewhere they would be ignored
-            out.append("path_weight, heard_weight, density_weight and realism_weight need flat_loss = \"stein\"")
+            names = [f"{k}_weight" for k in LINE_TERMS]
+            out.append(f"{', '.join(names[:-1])} and {names[-1]} need flat_loss = \"stein\"")
         if not 0 < self.heard_threshold < 1:
             out.append(f"heard_threshold must be in (0, 1), got {self.heard_threshold}")
         if not 0 <= self.hybrid_threshold < 1:

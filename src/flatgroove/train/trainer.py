@@ -472,8 +472,8 @@ class Trainer:
             zt = geometry.mixup(src, tc.flat_exact_points, tc.flat_eta, data_share=tc.flat_data_share)
             z_fd = geometry.basis_fd_inputs(zt, tc.flat_eps)
             n_fd = len(z_fd)
-            lines = tc.path_weight > 0 or tc.heard_weight > 0 or tc.density_weight > 0 or tc.realism_weight > 0
-            if lines:  # lines for the line terms (path, heard, density, realism) ride in the same call
+            lines = any(w > 0 for w in tc.line_weights().values())
+            if lines:  # lines for the line terms (config.LINE_TERMS) ride in the same call
                 z_fd = torch.cat([z_fd, geometry.line_points(mu_all.detach(), tc.path_pairs, tc.path_points)])
             y, logits, vel, off = self._decode_with(z, z_fd, shared)
             G = geometry.metric_from_fd(y[:n_fd], len(zt), zt.shape[1], tc.flat_eps)
@@ -563,8 +563,7 @@ class Trainer:
                 out["c2"] = ft["c2"]
                 loss = loss + w * lam * ft["loss"]
                 ramp = w / tc.flat_weight if tc.flat_weight > 0 else 1.0
-                for key, weight in (("path", tc.path_weight), ("heard", tc.heard_weight),
-                                    ("density", tc.density_weight), ("realism", tc.realism_weight)):
+                for key, weight in tc.line_weights().items():
                     if key in ft:
                         out[key] = ft[key]
                         loss = loss + ramp * weight * lam * ft[key]
