@@ -222,6 +222,41 @@ def test_stein_training_lowers_the_loss_and_keeps_gradients_finite(tmp_path):
     assert 0 <= v["heard_cv"] and 0 <= v["heard_pattern_bunching"]
 
 
+def test_a_run_is_read_and_exported_at_its_own_decoding_rule(tmp_path, capsys, monkeypatch):
+    """TrainConfig.decoding: validation's hit F1 and heard figures read at the run's rule, every
+    checkpoint carries it, and `export` ships it unless told otherwise."""
+    from flatgroove.cli import main
+    from flatgroove.train.trainer import hit_counts
+
+    x = torch.from_numpy(np.random.default_rng(2).random((16, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.2).float()
+    runs = {}
+    for spec in ("threshold", "threshold:0.3"):
+        tc = TrainConfig(epochs=1, batch_size=8, decoding=spec, val_heard_pairs=4)
+        tr = Trainer(ModelConfig(variant="vae", **TINY), tc, x, x[:8], tmp_path / spec, progress=False)
+        runs[spec] = (tr, tr.fit())
+    (t5, v5), (t3, v3) = runs["threshold"], runs["threshold:0.3"]
+    with torch.no_grad():  # the same weights (same seed), read at each rule
+        logits = t3.model.decoder(t3.model.encoder(x[:8])[0])[0]
+    torch.testing.assert_close(logits, t5.model.decoder(t5.model.encoder(x[:8])[0])[0])
+    low = hit_counts(x[:8], logits, DecodingRule("threshold", threshold=0.3))
+    assert low[1] > hit_counts(x[:8], logits)[1]  # the lower threshold sounds more cells
+    assert t3._val_counts == low and v3["hit_f1"] != v5["hit_f1"]
+    from flatgroove.evaluate import study
+
+    seen, real = [], study.heard_paths
+    monkeypatch.setattr(study, "heard_paths", lambda m, a, b, n, rule: seen.append(rule) or real(m, a, b, n, rule))
+    assert "heard_cv" in t3.heard_figures() and seen[0] == DecodingRule("threshold", threshold=0.3)
+    assert load_model(tmp_path / "threshold:0.3" / "last.pt").decoding == DecodingRule("threshold", threshold=0.3)
+    assert main(["export", str(tmp_path / "threshold:0.3"), str(tmp_path / "m.pt")]) == 0
+    assert load_model(tmp_path / "m.pt").decoding.threshold == 0.3
+    assert "decoding: threshold 0.3" in capsys.readouterr().out
+    assert main(["export", str(tmp_path / "threshold:0.3"), str(tmp_path / "n.pt"), "--decoding", "count"]) == 0
+    assert load_model(tmp_path / "n.pt").decoding == DecodingRule("count")
+    with pytest.raises(TrainError, match="decoding: bad decoding rule 'loud'"):
+        Trainer(ModelConfig(variant="vae", **TINY), TrainConfig(decoding="loud"), x, x[:8], tmp_path / "c", progress=False)
+
+
 # -- warm start ----------------------------------------------------------------------------------
 
 def test_warm_start_loads_encoder_and_decoder_and_sets_kappa_from_training_batches(tmp_path):

@@ -46,11 +46,19 @@ def test_train_runs_and_resumes(folder, capsys):
     # A second start without --resume refuses to overwrite the run.
     assert main(args) == 2
     assert "--resume" in capsys.readouterr().err
-    assert main(args + ["--resume"]) == 0
+    from flatgroove.model.checkpoint import load_model
+    from flatgroove.model.decoding import DecodingRule
+
+    assert load_model(out / "last.pt").decoding == DecodingRule()
+    # the rule the run is heard at is read at validation only: a resumed run may change it
+    assert main(args + ["--resume", "--decoding", "threshold:0.4"]) == 0
     assert "resumed" in capsys.readouterr().out
     val = [json.loads(s) for s in (out / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in val if r["kind"] == "val"] == [1, 2]
     assert (out / "best.pt").exists()
+    assert load_model(out / "last.pt").decoding == DecodingRule("threshold", threshold=0.4)
+    assert main(args + ["--resume", "--decoding", "loud"]) == 2
+    assert "decoding: bad decoding rule 'loud'" in capsys.readouterr().err
 
 
 def test_train_errors(folder, capsys):

@@ -60,7 +60,7 @@ def _train(args: argparse.Namespace) -> int:
                             "--kappa or --kappa-from")
         if not (args.init_from or tc.init_from):
             raise UserError("--kappa-train-slack sets κ from the warm model; it needs --init-from")
-    for key in ("epochs", "seed", "batch_size", "max_steps", "time_budget_min"):
+    for key in ("epochs", "seed", "batch_size", "max_steps", "time_budget_min", "decoding"):
         if getattr(args, key, None) is not None:
             setattr(tc, key, getattr(args, key))
     if args.keep_epochs:
@@ -235,6 +235,10 @@ def register(sub) -> None:
                    help="size d of the latent space (default 32; 2 for pictures)")
     p.add_argument("--seed", type=int, default=None, help="random seed (repeatable runs)")
     p.add_argument("--kappa", type=float, default=None, help="reconstruction target (vhp, flat)")
+    p.add_argument("--decoding", default=None,
+                   help="the rule the run is heard at: threshold[:T], pattern[:LOW:HIGH[:SEED]] or "
+                        "count; validation's F1 and heard figures read at it and `export` ships it "
+                        "(default: the config's, else threshold 0.5)")
     p.add_argument("--kappa-from", dest="kappa_from", default=None,
                    help="set κ from a baseline run's best validation reconstruction")
     p.add_argument("--kappa-slack", dest="kappa_slack", type=float, default=1.0,
@@ -266,13 +270,14 @@ def register(sub) -> None:
     e.add_argument("--name", default=None, help="the model's name in the file (default: the file's stem)")
     e.add_argument("--decoding", default=None,
                    help="how p becomes heard hits for every user of the model: threshold[:T], "
-                        "pattern[:LOW:HIGH[:SEED]] or count (default: the run's, else threshold 0.5)")
+                        "pattern[:LOW:HIGH[:SEED]] or count (default: the run's own, its config's "
+                        "`decoding`; threshold 0.5 for a run that predates the setting)")
     e.set_defaults(func=_export)
 
 
 def _export(args: argparse.Namespace) -> int:
     from flatgroove.errors import UserError
-    from flatgroove.model.checkpoint import CheckpointError, export_shipped
+    from flatgroove.model.checkpoint import CheckpointError, export_shipped, load_model
     from flatgroove.model.decoding import parse_rule
 
     try:
@@ -280,5 +285,6 @@ def _export(args: argparse.Namespace) -> int:
         p = export_shipped(args.run, args.out, args.name or Path(args.out).stem, decoding=rule)
     except (ValueError, CheckpointError) as err:
         raise UserError(str(err)) from None
-    print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB); use it with --model {p}")
+    heard = load_model(p).decoding.describe()  # the rule it ships with, as written
+    print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB, decoding: {heard}); use it with --model {p}")
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flatgroove.drums import DRUMS
 from flatgroove.model.config import ModelConfig, settings_from_dict
+from flatgroove.model.decoding import parse_rule
 
 # The terms on straight lines between batch encodings (each weighted by TrainConfig.<name>_weight):
 # they ride in the Stein term's decoder call (Trainer.objective)
@@ -158,6 +159,10 @@ class TrainConfig:
     max_steps: int = 0  # stop after this many steps (0 = run all epochs)
     val_batches: int = 0  # limit validation (0 = all)
     val_heard_pairs: int = 64  # straight lines for the heard figures at each validation (0 = none)
+    # the decoding rule the run will be heard at ("threshold:0.35", "pattern", "count"; see
+    # model.decoding.parse_rule): validation's hit F1 and heard figures read at it, and every
+    # checkpoint carries it, so `export` ships it unless told otherwise
+    decoding: str = "threshold"
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -207,6 +212,10 @@ class TrainConfig:
             # the lines ride in the Stein term's decoder call; elsewhere they would be ignored
             names = [f"{k}_weight" for k in LINE_TERMS]
             out.append(f"{', '.join(names[:-1])} and {names[-1]} need flat_loss = \"stein\"")
+        try:
+            parse_rule(self.decoding)
+        except ValueError as e:
+            out.append(f"decoding: {e}")
         if not 0 < self.heard_threshold < 1:
             out.append(f"heard_threshold must be in (0, 1), got {self.heard_threshold}")
         if not 0 <= self.hybrid_threshold < 1:

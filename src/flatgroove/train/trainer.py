@@ -32,6 +32,7 @@ from flatgroove.model.checkpoint import (
 )
 from flatgroove.model.config import ModelConfig
 from flatgroove.model.decoder import geometry_output
+from flatgroove.model.decoding import DecodingRule, parse_rule
 from flatgroove.model.prior import LOGVAR_MAX
 from flatgroove.model.vae import GrooveVAE
 from flatgroove.train import distributed as D
@@ -55,10 +56,14 @@ def _grow_halves(v: torch.Tensor, new: int, logvar: float = 0.0) -> torch.Tensor
     return torch.cat([v[:d], pad, v[d:], pad + logvar])
 
 
-def hit_counts(x: torch.Tensor, logits: torch.Tensor) -> tuple[int, int, int]:
-    """True positives, predicted positives and actual positives of hits (threshold p = 0.5)."""
+def hit_counts(x: torch.Tensor, logits: torch.Tensor, rule: DecodingRule | None = None) -> tuple[int, int, int]:
+    """True positives, predicted positives and actual positives of hits, the hits predicted by
+    the decoding rule (default: threshold p = 0.5)."""
     t = x[..., :N_DRUMS] > 0.5
-    p = logits > 0
+    if rule is None or rule == DecodingRule():
+        p = logits > 0
+    else:
+        p = torch.from_numpy(rule.hits(torch.sigmoid(logits).cpu().numpy()) > 0.5).to(t.device)
     return int((t & p).sum()), int(p.sum()), int(t.sum())
 
 
@@ -148,7 +153,8 @@ class _CtrlCBetweenSteps:
 # training settings a resumed run may change: how long it runs and how it is watched
 RESUME_MAY_CHANGE = frozenset({"epochs", "max_steps", "time_budget_min", "threads", "keep_epochs",
                                "log_every", "checkpoint_every", "val_batches", "val_heard_pairs",
-                               "init_from", "kappa_train_slack"})
+                               "init_from", "kappa_train_slack",
+                               "decoding"})  # (read at validation only: what the run is heard at)
 
 
 def _same(a, b) -> bool:
@@ -801,7 +807,7 @@ class Trainer:
                 n += nb
                 mu, _ = m.encoder(x)
                 logits, vel, off = m.decoder(mu)
-                a, b, c = hit_counts(x, logits)
+                a, b, c = hit_counts(x, logits, self.rule)
                 tp, pp, ap = tp + a, pp + b, ap + c
                 hits = x[..., :N_DRUMS]
                 vel_err += float((hits * (vel - x[..., N_DRUMS:2 * N_DRUMS]).abs()).sum())
@@ -824,10 +830,9 @@ class Trainer:
     @torch.no_grad()
     def heard_figures(self) -> dict:
         """Cheap heard figures at every validation: evenness of the decoded hits along straight
-        lines between fixed validation pairs, by the plain threshold and the threshold pattern."""
+        lines between fixed validation pairs, by the run's decoding rule and the threshold pattern."""
         from flatgroove.evaluate.heard import path_evenness
         from flatgroove.evaluate.study import fixed_pairs, heard_paths
-        from flatgroove.model.decoding import DecodingRule
 
         if len(self.val_x) < 2 or self.tc.val_heard_pairs <= 0:
             return {}
@@ -835,11 +840,16 @@ class Trainer:
         pr = fixed_pairs(len(self.val_x), min(self.tc.val_heard_pairs, len(self.val_x)), 0)
         z = self.model.encoder(self.val_x[torch.from_numpy(pr.ravel())].to(self.device))[0].cpu().numpy()
         out = {}
-        for tag, rule in (("", DecodingRule()), ("pattern_", DecodingRule("pattern"))):
+        for tag, rule in (("", self.rule), ("pattern_", DecodingRule("pattern"))):
             h, vel = heard_paths(self.model, z[0::2], z[1::2], 17, rule)
             e = path_evenness(h, vel)
             out.update({f"heard_{tag}cv": e["hit_cv"], f"heard_{tag}bunching": e["hit_bunching"]})
         return out
+
+    @property
+    def rule(self) -> DecodingRule:
+        """The decoding rule the run is heard at (TrainConfig.decoding, checked by problems())."""
+        return parse_rule(self.tc.decoding)
 
     # -- checkpoints -----------------------------------------------------------------------------
     def config_dict(self) -> dict:
@@ -856,6 +866,7 @@ class Trainer:
             "state_dict": self.model.state_dict(),
             "optimizer": self.opt.state_dict(),
             "kappa": self.tc.kappa,
+            "decoding": self.rule.to_dict(),  # what `load` and `export` decode it with
             "data": self.data_info,
             "metrics": metrics or {},
             "progress": {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
