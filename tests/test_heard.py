@@ -253,6 +253,7 @@ def test_a_run_is_read_and_exported_at_its_own_decoding_rule(tmp_path, capsys, m
     assert "decoding: threshold 0.3" in capsys.readouterr().out
     assert main(["export", str(tmp_path / "threshold:0.3"), str(tmp_path / "n.pt"), "--decoding", "count"]) == 0
     assert load_model(tmp_path / "n.pt").decoding == DecodingRule("count")
+    assert "decoding must be a rule in quotes" in TrainConfig(decoding=0.35).problems()[0]  # a TOML number
     with pytest.raises(TrainError, match="decoding: bad decoding rule 'loud'"):
         Trainer(ModelConfig(variant="vae", **TINY), TrainConfig(decoding="loud"), x, x[:8], tmp_path / "c", progress=False)
 

@@ -57,6 +57,8 @@ def test_train_runs_and_resumes(folder, capsys):
     assert [r["epoch"] for r in val if r["kind"] == "val"] == [1, 2]
     assert (out / "best.pt").exists()
     assert load_model(out / "last.pt").decoding == DecodingRule("threshold", threshold=0.4)
+    assert load_model(out).decoding.threshold == 0.4  # the folder's best.pt, rewritten at resume
+    assert [r["decoding"] for r in val if r["kind"] == "val"][-1] == "threshold:0.4"
     assert main(args + ["--resume", "--decoding", "loud"]) == 2
     assert "decoding: bad decoding rule 'loud'" in capsys.readouterr().err
 

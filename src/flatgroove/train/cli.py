@@ -277,14 +277,14 @@ def register(sub) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from flatgroove.errors import UserError
-    from flatgroove.model.checkpoint import CheckpointError, export_shipped, load_model
-    from flatgroove.model.decoding import parse_rule
+    from flatgroove.model.checkpoint import CheckpointError, export_shipped, read_checkpoint
+    from flatgroove.model.decoding import DecodingRule, parse_rule
 
     try:
         rule = parse_rule(args.decoding) if args.decoding else None
         p = export_shipped(args.run, args.out, args.name or Path(args.out).stem, decoding=rule)
     except (ValueError, CheckpointError) as err:
         raise UserError(str(err)) from None
-    heard = load_model(p).decoding.describe()  # the rule it ships with, as written
+    heard = DecodingRule.from_dict(read_checkpoint(p).get("decoding")).describe()  # as written
     print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB, decoding: {heard}); use it with --model {p}")
     return 0

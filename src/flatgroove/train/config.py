@@ -212,10 +212,13 @@ class TrainConfig:
             # the lines ride in the Stein term's decoder call; elsewhere they would be ignored
             names = [f"{k}_weight" for k in LINE_TERMS]
             out.append(f"{', '.join(names[:-1])} and {names[-1]} need flat_loss = \"stein\"")
-        try:
-            parse_rule(self.decoding)
-        except ValueError as e:
-            out.append(f"decoding: {e}")
+        if not isinstance(self.decoding, str):  # a TOML number: say so, not crash in parse_rule
+            out.append(f'decoding must be a rule in quotes (e.g. "threshold:0.35"), got {self.decoding!r}')
+        else:
+            try:
+                parse_rule(self.decoding)
+            except ValueError as e:
+                out.append(f"decoding: {e}")
         if not 0 < self.heard_threshold < 1:
             out.append(f"heard_threshold must be in (0, 1), got {self.heard_threshold}")
         if not 0 <= self.hybrid_threshold < 1:

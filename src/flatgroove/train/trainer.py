@@ -698,7 +698,8 @@ class Trainer:
                     self.save("last.pt")
                     break
                 last_val = self.validate()
-                last_val.update(kind="val", step=self.step, epoch=self.epoch + 1,
+                # the rule the F1 and heard figures were read at (a resumed run may change it)
+                last_val.update(kind="val", step=self.step, epoch=self.epoch + 1, decoding=tc.decoding,
                                 elapsed=time.perf_counter() - t0)
                 if log is not None:
                     log.write(json.dumps(last_val) + "\n")
@@ -779,6 +780,8 @@ class Trainer:
             s += f" flat {v['flat']:.3g} c² {v['c2']:.3g}"
         if "heard_cv" in v:
             s += f" heard CV {v['heard_cv']:.3f} bunching {v['heard_bunching']:.3f}"
+        if v.get("decoding", "threshold") != "threshold":
+            s += f" (read at {v['decoding']})"
         return s
 
     @torch.no_grad()
@@ -928,6 +931,19 @@ class Trainer:
             torch.cuda.set_rng_state(ck["rng_cuda"], self.device)
         if self.dist.is_main:
             self.trim_log()
+            self._best_at_rule()
+
+    def _best_at_rule(self) -> None:
+        """A resumed run may change its decoding rule; best.pt (which a run folder is loaded and
+        exported by) is rewritten only when validation improves, so give it the rule now."""
+        p = self.out / "best.pt"
+        if not p.is_file():
+            return
+        ck = read_checkpoint(p)
+        if ck.get("decoding") != self.rule.to_dict():
+            ck["decoding"] = self.rule.to_dict()
+            ck["train_config"] = {**(ck.get("train_config") or {}), "decoding": self.tc.decoding}
+            save_checkpoint(p, ck)
 
     def trim_log(self) -> int:
         """Drop the log records past the resumed position (steps run after the checkpoint, a
