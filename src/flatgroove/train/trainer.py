@@ -788,6 +788,7 @@ class Trainer:
     def validate(self) -> dict:
         """Validation figures; uses its own RNG so it never shifts the training stream."""
         m, tc = self.model, self.tc
+        rule = self.rule  # parsed once, not per batch (a pattern rule's thresholds are drawn per instance)
         m.eval()
         sums: dict[str, float] = {}
         n = 0
@@ -810,7 +811,7 @@ class Trainer:
                 n += nb
                 mu, _ = m.encoder(x)
                 logits, vel, off = m.decoder(mu)
-                a, b, c = hit_counts(x, logits, self.rule)
+                a, b, c = hit_counts(x, logits, rule)
                 tp, pp, ap = tp + a, pp + b, ap + c
                 hits = x[..., :N_DRUMS]
                 vel_err += float((hits * (vel - x[..., N_DRUMS:2 * N_DRUMS]).abs()).sum())
