@@ -246,7 +246,12 @@ def test_a_run_is_read_and_exported_at_its_own_decoding_rule(tmp_path, capsys, m
 
     seen, real = [], study.heard_paths
     monkeypatch.setattr(study, "heard_paths", lambda m, a, b, n, rule: seen.append(rule) or real(m, a, b, n, rule))
-    assert "heard_cv" in t3.heard_figures() and seen[0] == DecodingRule("threshold", threshold=0.3)
+    assert "heard_cv" in t3.heard_figures() and seen == [DecodingRule("threshold", threshold=0.3), DecodingRule("pattern")]
+    t3.tc.decoding, seen[:] = "pattern", []  # heard at the pattern itself: its lines read once
+    heard = t3.heard_figures()
+    assert seen == [DecodingRule("pattern")] and heard["heard_cv"] == heard["heard_pattern_cv"]
+    assert heard["heard_bunching"] == heard["heard_pattern_bunching"]
+    t3.tc.decoding = "threshold:0.3"
     assert load_model(tmp_path / "threshold:0.3" / "last.pt").decoding == DecodingRule("threshold", threshold=0.3)
     assert main(["export", str(tmp_path / "threshold:0.3"), str(tmp_path / "m.pt")]) == 0
     assert load_model(tmp_path / "m.pt").decoding.threshold == 0.3
@@ -791,6 +796,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.realism_hybrid == ("_hyb" in f.name), f.name  # E83: the hybrid chain's targets
         assert tc.heard_weight == _named(f.name, "heard", 0.0), f.name  # E89: evenness as heard
         assert tc.hybrid_threshold == _named(f.name, "hthr", 0.0, lambda v: int(v) / 100), f.name  # E93
+        assert tc.path_pairs == _named(f.name, "pairs", 4, int), f.name  # E102: lines a batch for the line terms
 
 
 def test_the_gpu_sweep_configs_load():

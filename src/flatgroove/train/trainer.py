@@ -843,10 +843,11 @@ class Trainer:
         # no more lines than windows: a tiny validation set gets a quick look, not 64 lines
         pr = fixed_pairs(len(self.val_x), min(self.tc.val_heard_pairs, len(self.val_x)), 0)
         z = self.model.encoder(self.val_x[torch.from_numpy(pr.ravel())].to(self.device))[0].cpu().numpy()
-        out = {}
+        out, read = {}, {}  # read: once per rule (a run heard at the pattern needs it once)
         for tag, rule in (("", self.rule), ("pattern_", DecodingRule("pattern"))):
-            h, vel = heard_paths(self.model, z[0::2], z[1::2], 17, rule)
-            e = path_evenness(h, vel)
+            if rule not in read:
+                read[rule] = path_evenness(*heard_paths(self.model, z[0::2], z[1::2], 17, rule))
+            e = read[rule]
             out.update({f"heard_{tag}cv": e["hit_cv"], f"heard_{tag}bunching": e["hit_bunching"]})
         return out
 
