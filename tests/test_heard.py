@@ -797,6 +797,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.heard_weight == _named(f.name, "heard", 0.0), f.name  # E89: evenness as heard
         assert tc.hybrid_threshold == _named(f.name, "hthr", 0.0, lambda v: int(v) / 100), f.name  # E93
         assert tc.path_pairs == _named(f.name, "pairs", 4, int), f.name  # E102: lines a batch for the line terms
+        assert tc.hybrid_tau == _named(f.name, "htau", 0.0, lambda v: int(v) / 100), f.name  # E104: heard
 
 
 def test_the_gpu_sweep_configs_load():
@@ -880,6 +881,30 @@ def test_path_hybrid_loss_is_zero_on_the_chain_and_holds_the_ends():
     assert blend.grad[:, [0, -1]].abs().sum() == 0 and blend.grad[:, 1:-1].abs().sum() > 0
 
 
+
+def test_the_hybrid_term_counted_as_heard_charges_the_cells_heard_wrong():
+    """hybrid tau > 0 (E104): the distance on soft hits σ((p − threshold)/τ). A line whose every
+    inner cell is heard as the chain has it (p 0.55 where the chain sounds, 0.15 where it does
+    not, at 0.35) costs almost nothing, though in p it costs 0.15–0.45 a cell; the same line with
+    one cell a hair over the threshold where the chain is silent costs that cell almost whole."""
+    torch.manual_seed(2)
+    cells = 30
+    bank = (torch.rand(50, cells) < 0.3).float()
+    pr = torch.rand(cells)
+    a, b = (torch.rand(3, cells) < 0.3).float(), (torch.rand(3, cells) < 0.3).float()
+    chain = geometry.hybrid_chain_targets(a, b, bank, 9, pr)
+    heard_right = 0.15 + 0.4 * chain
+    in_p = float(geometry.path_hybrid_loss(heard_right, bank, pr, 0.35))
+    heard = float(geometry.path_hybrid_loss(heard_right, bank, pr, 0.35, tau=0.05))
+    assert in_p > 0.15 * cells and heard < 0.02 * cells  # σ(−4) ≈ 0.018 a cell
+    wrong = heard_right.clone()
+    silent = (chain[0, 4] == 0).nonzero()[0, 0]  # a cell the first line's midpoint leaves silent
+    wrong[0, 4, silent] = 0.37
+    extra = float(geometry.path_hybrid_loss(wrong, bank, pr, 0.35, tau=0.05)) - heard
+    assert extra * 3 * 7 > 0.5  # (the mean over 3 lines' 7 inner points: that cell's share ≈ 0.6)
+    assert float(geometry.path_hybrid_loss(chain, bank, pr, 0.4, tau=0.05)) < 1e-3 * cells
+
+
 def test_realism_hybrid_trains_and_is_refused_where_it_cannot_run(tmp_path, monkeypatch):
     """realism_hybrid hands the lines to path_hybrid_loss (not path_realism_loss) with the bank
     and a fixed cell priority; a point count that is not 2^k + 1, no realism weight, or the
@@ -892,10 +917,10 @@ def test_realism_hybrid_trains_and_is_refused_where_it_cannot_run(tmp_path, monk
                      log_every=1, realism_hybrid=True, **kw)
     seen, real = [], geometry.path_hybrid_loss
 
-    def spy(p, bank, priority, threshold=0.4):
+    def spy(p, bank, priority, threshold=0.4, tau=0.0):
         seen.append((tuple(p.shape), len(bank), priority.clone()))
-        thresholds.append(threshold)
-        return real(p, bank, priority, threshold)
+        thresholds.append((threshold, tau))
+        return real(p, bank, priority, threshold, tau)
 
     thresholds = []
 
@@ -906,22 +931,25 @@ def test_realism_hybrid_trains_and_is_refused_where_it_cannot_run(tmp_path, monk
     assert np.isfinite(v["realism"]) and v["realism"] >= 0
     assert seen and all(shape == (3, 5, 32 * 9) and n == 6 for shape, n, _ in seen)
     assert all(torch.equal(pr, seen[0][2]) for _, _, pr in seen)  # one fixed priority
-    assert set(thresholds) == {0.5}  # the ends read at the band's centre, (0.2 + 0.8) / 2
-    thresholds.clear()  # or at hybrid_threshold (E93)
-    Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**{**asdict(tc), "hybrid_threshold": 0.35}),
+    assert set(thresholds) == {(0.5, 0.0)}  # the ends read at the band's centre, (0.2 + 0.8) / 2
+    thresholds.clear()  # or at hybrid_threshold (E93), and counted as heard at it (E104)
+    Trainer(ModelConfig(variant="flat", **TINY),
+            TrainConfig(**{**asdict(tc), "hybrid_threshold": 0.35, "hybrid_tau": 0.05}),
             x, x[:8], tmp_path / "thr", progress=False).fit()
-    assert thresholds and set(thresholds) == {0.35}
+    assert thresholds and set(thresholds) == {(0.35, 0.05)}
     for extra, match in (({"path_points": 6}, "2\\^k"), ({"path_points": 2}, "2\\^k"),
                          ({"realism_weight": 0.0}, "needs realism_weight"),
                          ({"realism_balance": 1.0}, "targets of its own"),
                          ({"realism_midpoint": True}, "targets of its own"),
-                         ({"hybrid_threshold": 1.0}, "hybrid_threshold must be")):
+                         ({"hybrid_threshold": 1.0}, "hybrid_threshold must be"),
+                         ({"hybrid_tau": -0.1}, "hybrid_tau must be")):
         with pytest.raises(TrainError, match=match):
             Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**{**kw, "realism_hybrid": True, **extra}),
                     x, x, tmp_path / "bad", progress=False)
-    with pytest.raises(TrainError, match="hybrid_threshold needs realism_hybrid"):
-        Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**{**kw, "hybrid_threshold": 0.35}),
-                x, x, tmp_path / "bad", progress=False)
+    for extra in ("hybrid_threshold", "hybrid_tau"):
+        with pytest.raises(TrainError, match=f"{extra} needs realism_hybrid"):
+            Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**{**kw, extra: 0.35}),
+                    x, x, tmp_path / "bad", progress=False)
 
 
 def test_path_realism_is_the_soft_nearest_distance_to_the_bank():

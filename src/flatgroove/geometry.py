@@ -333,18 +333,23 @@ def hybrid_chain_targets(a: torch.Tensor, b: torch.Tensor, bank: torch.Tensor, p
 
 
 def path_hybrid_loss(p: torch.Tensor, bank: torch.Tensor, priority: torch.Tensor,
-                     threshold: float = 0.4) -> torch.Tensor:
+                     threshold: float = 0.4, tau: float = 0.0) -> torch.Tensor:
     """Goal 3's realism meant not to unsettle goal 2 (EXPERIMENTS E83–E86): hit probabilities p
     (pairs, points, cells) along straight lines are drawn, at every inner point, to the hybrid
     chain (hybrid_chain_targets) between the line's own ends as heard (p ≥ threshold, detached;
     the trainer passes the centre of the evenness term's band): expected Hamming distance
     Σ p(1 − h) + (1 − p)h, in cells, averaged. The realism term draws each point to a real
     groove, which also differs from both ends where they agree; a hybrid only ever flips a cell
-    of A ⊕ B, once, at an even pace. (Measured: it sits on the realism term's trade, E83–E86.)"""
+    of A ⊕ B, once, at an even pace. (Measured: it sits on the realism term's trade, E83–E86.)
+    tau > 0 measures the distance on the hits as heard, soft hits σ((p − threshold)/τ) (E104): in
+    p, a cell heard right still pays its distance from 0 or 1, and one heard wrong by a hair pays
+    little more than one heard right by a hair; heard, the charge is where the ear hears it."""
     with torch.no_grad():
         ends = (p[:, [0, -1]] >= threshold).to(p.dtype)
         target = hybrid_chain_targets(ends[:, 0], ends[:, 1], bank, p.shape[1], priority)
     inner, h = p[:, 1:-1], target[:, 1:-1]
+    if tau > 0:
+        inner = torch.sigmoid((inner - threshold) / tau)
     return (inner * (1 - h) + (1 - inner) * h).sum(-1).mean()
 
 

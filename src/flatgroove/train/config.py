@@ -137,6 +137,9 @@ class TrainConfig:
     # the threshold the hybrid chain reads its ends at, where it is not the band's centre (0): the
     # shipped rule's 0.35, at which goal 3's midpoints are decoded and measured (EXPERIMENTS E93)
     hybrid_threshold: float = 0.0
+    # > 0: the chain's distance counted on the hits as heard, σ((p − that threshold)/hybrid_tau),
+    # not on p (geometry.path_hybrid_loss; EXPERIMENTS E104): charged where a cell is heard wrong
+    hybrid_tau: float = 0.0
     path_pairs: int = 4
     path_points: int = 9
     path_low: float = 0.2  # the p range whose change is heard (the decoding rule's thresholds)
@@ -225,6 +228,10 @@ class TrainConfig:
             out.append(f"hybrid_threshold must be in [0, 1) (0: the band's centre), got {self.hybrid_threshold}")
         if self.hybrid_threshold > 0 and not self.realism_hybrid:
             out.append("hybrid_threshold needs realism_hybrid")
+        if self.hybrid_tau < 0:
+            out.append(f"hybrid_tau must be >= 0 (0: the distance in p), got {self.hybrid_tau}")
+        if self.hybrid_tau > 0 and not self.realism_hybrid:
+            out.append("hybrid_tau needs realism_hybrid")
         if not self.heard_tau > 0:
             out.append(f"heard_tau must be > 0, got {self.heard_tau}")
         if self.realism_balance < 0:
