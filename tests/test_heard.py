@@ -864,15 +864,20 @@ def test_nearest_halfway_is_the_even_midpoint_bound_and_the_chain_is_even_and_mo
             geometry.hybrid_chain_targets(a, b, bank, points, pr)
 
 
-def test_path_hybrid_loss_is_zero_on_the_chain_and_holds_the_ends():
-    """The hybrid term is the inner points' expected Hamming distance to the chain between the
-    line's ends as heard: 0 on the chain itself, positive off it, no gradient to the ends."""
-    torch.manual_seed(1)
+def _three_chains(seed: int):
+    """Three lines' hybrid chains (9 points, 30 cells) between random ends, over a random bank."""
+    torch.manual_seed(seed)
     cells = 30
     bank = (torch.rand(50, cells) < 0.3).float()
     pr = torch.rand(cells)
     a, b = (torch.rand(3, cells) < 0.3).float(), (torch.rand(3, cells) < 0.3).float()
-    chain = geometry.hybrid_chain_targets(a, b, bank, 9, pr)
+    return cells, bank, pr, geometry.hybrid_chain_targets(a, b, bank, 9, pr)
+
+
+def test_path_hybrid_loss_is_zero_on_the_chain_and_holds_the_ends():
+    """The hybrid term is the inner points' expected Hamming distance to the chain between the
+    line's ends as heard: 0 on the chain itself, positive off it, no gradient to the ends."""
+    cells, bank, pr, chain = _three_chains(seed=1)
     assert float(geometry.path_hybrid_loss(chain, bank, pr)) == 0.0
     blend = (0.5 * chain + 0.25).requires_grad_()  # every cell half-sure: 0.25 or 0.75
     loss = geometry.path_hybrid_loss(blend, bank, pr)
@@ -887,12 +892,7 @@ def test_the_hybrid_term_counted_as_heard_charges_the_cells_heard_wrong():
     inner cell is heard as the chain has it (p 0.55 where the chain sounds, 0.15 where it does
     not, at 0.35) costs almost nothing, though in p it costs 0.15–0.45 a cell; the same line with
     one cell a hair over the threshold where the chain is silent costs that cell almost whole."""
-    torch.manual_seed(2)
-    cells = 30
-    bank = (torch.rand(50, cells) < 0.3).float()
-    pr = torch.rand(cells)
-    a, b = (torch.rand(3, cells) < 0.3).float(), (torch.rand(3, cells) < 0.3).float()
-    chain = geometry.hybrid_chain_targets(a, b, bank, 9, pr)
+    cells, bank, pr, chain = _three_chains(seed=2)
     heard_right = 0.15 + 0.4 * chain
     in_p = float(geometry.path_hybrid_loss(heard_right, bank, pr, 0.35))
     heard = float(geometry.path_hybrid_loss(heard_right, bank, pr, 0.35, tau=0.05))
