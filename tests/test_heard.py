@@ -886,7 +886,6 @@ def test_path_hybrid_loss_is_zero_on_the_chain_and_holds_the_ends():
     assert blend.grad[:, [0, -1]].abs().sum() == 0 and blend.grad[:, 1:-1].abs().sum() > 0
 
 
-
 def test_the_hybrid_term_counted_as_heard_charges_the_cells_heard_wrong():
     """hybrid tau > 0 (E104): the distance on soft hits σ((p − threshold)/τ). A line whose every
     inner cell is heard as the chain has it (p 0.55 where the chain sounds, 0.15 where it does

@@ -219,13 +219,18 @@ def path_evenness_loss(p: torch.Tensor, low: float = 0.2, high: float = 0.8,
     return _steps_cv2(p.clamp(low, high), eps)
 
 
+def soft_heard(p: torch.Tensor, threshold: float, tau: float) -> torch.Tensor:
+    """Hits as heard at a threshold, made differentiable: σ((p − threshold)/τ)."""
+    return torch.sigmoid((p - threshold) / tau)
+
+
 def path_heard_evenness_loss(p: torch.Tensor, threshold: float = 0.35, tau: float = 0.05,
                              eps: float = 1e-2) -> torch.Tensor:
     """path_evenness_loss on the hits as heard: soft hits σ((p − threshold)/τ) at the decoding
     rule's threshold, so s_k is ≈ the number of hits that flip at step k (goal 2's heard CV
     itself, per pair, squared). The band term counts flips under a spread of thresholds and
     sees a cell that hovers inside the band (and a flicker at the threshold) as smooth."""
-    return _steps_cv2(torch.sigmoid((p - threshold) / tau), eps)
+    return _steps_cv2(soft_heard(p, threshold, tau), eps)
 
 
 def _steps_cv2(q: torch.Tensor, eps: float) -> torch.Tensor:
@@ -349,7 +354,7 @@ def path_hybrid_loss(p: torch.Tensor, bank: torch.Tensor, priority: torch.Tensor
         target = hybrid_chain_targets(ends[:, 0], ends[:, 1], bank, p.shape[1], priority)
     inner, h = p[:, 1:-1], target[:, 1:-1]
     if tau > 0:
-        inner = torch.sigmoid((inner - threshold) / tau)
+        inner = soft_heard(inner, threshold, tau)
     return (inner * (1 - h) + (1 - inner) * h).sum(-1).mean()
 
 
