@@ -427,8 +427,30 @@ def test_heard_evenness_counts_threshold_crossings_the_band_term_calls_smooth():
     assert p.grad.abs().sum() > 0
 
 
+def test_heard_pace_charges_flicker_the_cv_term_rewards():
+    """Eight cells flipping one a step is even to both heard terms. Add cells that sound at
+    every other step (flicker): the line's steps grow more alike, so the squared CV falls, and
+    the pace term, which wants each step to carry an even share of the ends' distance, rises."""
+    t = torch.linspace(0, 1, 9)
+    staggered = torch.stack([(t >= (k + 0.5) / 8).float() for k in range(8)], -1)[None]
+    uneven = staggered.clone()
+    uneven[0, 1:5, :3] = 0.0  # three cells held back and flipped together at step 5
+    uneven[0, 5:, :3] = 1.0
+    flicker = torch.cat([uneven, (torch.arange(9) % 2).float()[None, :, None].repeat(1, 1, 6)], -1)
+    cv, pace = geometry.path_heard_evenness_loss, geometry.path_heard_pace_loss
+    assert float(cv(staggered, 0.35, 0.02)) < 1e-3 and float(pace(staggered, 0.35, 0.02)) < 1e-3
+    assert float(cv(flicker, 0.35, 0.02)) < 0.5 * float(cv(uneven, 0.35, 0.02))
+    assert float(pace(flicker, 0.35, 0.02)) > 2 * float(pace(uneven, 0.35, 0.02)) > 0.1
+    p = (0.2 + 0.6 * t)[None, :, None].repeat(2, 1, 8).requires_grad_(True)  # differentiable
+    pace(p, 0.35, 0.05).backward()
+    assert p.grad.abs().sum() > 0
+    assert TrainConfig(heard_pace=True).problems() == [
+        "heard_pace needs heard_weight > 0 (it changes what the heard term charges)"]
+
+
 @pytest.mark.parametrize("terms", [{"path_weight": 1.0}, {"density_weight": 4.0},
-                                   {"heard_weight": 2.0, "heard_tau": 0.1}])
+                                   {"heard_weight": 2.0, "heard_tau": 0.1},
+                                   {"heard_weight": 2.0, "heard_pace": True}])
 def test_line_terms_train_alongside_stein(tmp_path, terms):
     x = torch.from_numpy(np.random.default_rng(0).random((16, 32, 27)).astype(np.float32))
     x[..., :9] = (x[..., :9] < 0.2).float()
@@ -798,6 +820,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.hybrid_threshold == _named(f.name, "hthr", 0.0, lambda v: int(v) / 100), f.name  # E93
         assert tc.path_pairs == _named(f.name, "pairs", 4, int), f.name  # E102: lines a batch for the line terms
         assert tc.hybrid_tau == _named(f.name, "htau", 0.0, lambda v: int(v) / 100), f.name  # E104: heard
+        assert tc.heard_pace == ("_pace" in f.name), f.name  # E117: the heard term against the ends' pace
 
 
 def test_the_gpu_sweep_configs_load():

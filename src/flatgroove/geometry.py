@@ -233,6 +233,21 @@ def path_heard_evenness_loss(p: torch.Tensor, threshold: float = 0.35, tau: floa
     return _steps_cv2(soft_heard(p, threshold, tau), eps)
 
 
+def path_heard_pace_loss(p: torch.Tensor, threshold: float = 0.35, tau: float = 0.05,
+                         eps: float = 1.0) -> torch.Tensor:
+    """path_heard_evenness_loss with each step's heard flips s_k charged against an even share
+    of the ends' heard distance, D/K (D = Σ_cells |q_end − q_start|, detached), not against the
+    line's own mean: mean over pairs of mean_k (s_k − D/K)² / ((D/K)² + eps). Σ s_k ≥ D, equal
+    when every cell moves one way, so a cell that sounds for a few steps and falls silent again
+    (flicker) is charged here, where the squared CV rewards it by raising the mean: the CV term
+    placed the changes better than chance only by putting flicker back (EXPERIMENTS E107).
+    eps (cells²) keeps a line between near-identical ends from dividing by nothing."""
+    q = soft_heard(p, threshold, tau)
+    s = (q[:, 1:] - q[:, :-1]).abs().sum(-1)  # (pairs, steps)
+    pace = ((q[:, -1] - q[:, 0]).abs().sum(-1) / s.shape[1]).detach()  # (pairs,)
+    return (((s - pace[:, None]) ** 2).mean(1) / (pace**2 + eps)).mean()
+
+
 def _steps_cv2(q: torch.Tensor, eps: float) -> torch.Tensor:
     """Mean over pairs of the squared CV of Σ_cells |Δq| per step; q (pairs, points, cells)."""
     s = (q[:, 1:] - q[:, :-1]).abs().sum(-1)
