@@ -441,16 +441,20 @@ def test_heard_pace_charges_flicker_the_cv_term_rewards():
     assert float(cv(staggered, 0.35, 0.02)) < 1e-3 and float(pace(staggered, 0.35, 0.02)) < 1e-3
     assert float(cv(flicker, 0.35, 0.02)) < 0.5 * float(cv(uneven, 0.35, 0.02))
     assert float(pace(flicker, 0.35, 0.02)) > 2 * float(pace(uneven, 0.35, 0.02)) > 0.1
-    p = (0.2 + 0.6 * t)[None, :, None].repeat(2, 1, 8).requires_grad_(True)  # differentiable
-    pace(p, 0.35, 0.05).backward()
-    assert p.grad.abs().sum() > 0
+    for term in (cv, pace):  # differentiable; with the ends held, at the inner points only
+        p = (0.2 + 0.6 * t)[None, :, None].repeat(2, 1, 8).requires_grad_(True)
+        term(p, 0.35, 0.05).backward()
+        assert p.grad[:, [0, -1]].abs().sum() > 0 and p.grad[:, 1:-1].abs().sum() > 0
+        p.grad = None
+        term(p, 0.35, 0.05, hold_ends=True).backward()
+        assert p.grad[:, [0, -1]].abs().sum() == 0 and p.grad[:, 1:-1].abs().sum() > 0
     assert TrainConfig(heard_pace=True).problems() == [
         "heard_pace needs heard_weight > 0 (it changes what the heard term charges)"]
 
 
 @pytest.mark.parametrize("terms", [{"path_weight": 1.0}, {"density_weight": 4.0},
                                    {"heard_weight": 2.0, "heard_tau": 0.1},
-                                   {"heard_weight": 2.0, "heard_pace": True}])
+                                   {"heard_weight": 2.0, "heard_pace": True, "heard_hold_ends": True}])
 def test_line_terms_train_alongside_stein(tmp_path, terms):
     x = torch.from_numpy(np.random.default_rng(0).random((16, 32, 27)).astype(np.float32))
     x[..., :9] = (x[..., :9] < 0.2).float()
@@ -821,6 +825,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.path_pairs == _named(f.name, "pairs", 4, int), f.name  # E102: lines a batch for the line terms
         assert tc.hybrid_tau == _named(f.name, "htau", 0.0, lambda v: int(v) / 100), f.name  # E104: heard
         assert tc.heard_pace == ("_pace" in f.name), f.name  # E117: the heard term against the ends' pace
+        assert tc.heard_hold_ends == ("_hold" in f.name), f.name  # E119: the heard term off the ends
 
 
 def test_the_gpu_sweep_configs_load():

@@ -225,24 +225,35 @@ def soft_heard(p: torch.Tensor, threshold: float, tau: float) -> torch.Tensor:
 
 
 def path_heard_evenness_loss(p: torch.Tensor, threshold: float = 0.35, tau: float = 0.05,
-                             eps: float = 1e-2) -> torch.Tensor:
+                             eps: float = 1e-2, hold_ends: bool = False) -> torch.Tensor:
     """path_evenness_loss on the hits as heard: soft hits σ((p − threshold)/τ) at the decoding
     rule's threshold, so s_k is ≈ the number of hits that flip at step k (goal 2's heard CV
     itself, per pair, squared). The band term counts flips under a spread of thresholds and
-    sees a cell that hovers inside the band (and a flicker at the threshold) as smooth."""
-    return _steps_cv2(soft_heard(p, threshold, tau), eps)
+    sees a cell that hovers inside the band (and a flicker at the threshold) as smooth.
+    hold_ends: no gradient through the lines' ends (reconstructions: the term may only place
+    the inner points' changes, not move the ends towards each other)."""
+    return _steps_cv2(_held(soft_heard(p, threshold, tau), hold_ends), eps)
+
+
+def _held(q: torch.Tensor, hold_ends: bool) -> torch.Tensor:
+    """q (pairs, points, cells) with its first and last points detached when hold_ends."""
+    if not hold_ends:
+        return q
+    return torch.cat([q[:, :1].detach(), q[:, 1:-1], q[:, -1:].detach()], 1)
 
 
 def path_heard_pace_loss(p: torch.Tensor, threshold: float = 0.35, tau: float = 0.05,
-                         eps: float = 1.0) -> torch.Tensor:
+                         eps: float = 1.0, hold_ends: bool = False) -> torch.Tensor:
     """path_heard_evenness_loss with each step's heard flips s_k charged against an even share
     of the ends' heard distance, D/K (D = Σ_cells |q_end − q_start|, detached), not against the
     line's own mean: mean over pairs of mean_k (s_k − D/K)² / ((D/K)² + eps). Σ s_k ≥ D, equal
     when every cell moves one way, so a cell that sounds for a few steps and falls silent again
     (flicker) is charged here, where the squared CV rewards it by raising the mean: the CV term
     placed the changes better than chance only by putting flicker back (EXPERIMENTS E107).
-    eps (cells²) keeps a line between near-identical ends from dividing by nothing."""
-    q = soft_heard(p, threshold, tau)
+    eps (cells²) keeps a line between near-identical ends from dividing by nothing. With the
+    ends free it brings them nearer each other (EXPERIMENTS E117–E118: F1 −0.026 at 128);
+    hold_ends as path_heard_evenness_loss."""
+    q = _held(soft_heard(p, threshold, tau), hold_ends)
     s = (q[:, 1:] - q[:, :-1]).abs().sum(-1)  # (pairs, steps)
     pace = ((q[:, -1] - q[:, 0]).abs().sum(-1) / s.shape[1]).detach()  # (pairs,)
     return (((s - pace[:, None]) ** 2).mean(1) / (pace**2 + eps)).mean()

@@ -115,6 +115,9 @@ class TrainConfig:
     # (geometry.path_heard_pace_loss), not against their own mean: flicker is charged, not
     # rewarded (EXPERIMENTS E117)
     heard_pace: bool = False
+    # the heard term with no gradient through the lines' ends (the batch's reconstructions):
+    # it may place the inner points' changes only (EXPERIMENTS E119)
+    heard_hold_ends: bool = False
     # on the same lines: the inner points' expected hit count held to the line between the
     # ends' (geometry.path_density_loss), weighted density_weight·λ, ramped the same way
     density_weight: float = 0.0
@@ -238,8 +241,9 @@ class TrainConfig:
             out.append("hybrid_tau needs realism_hybrid")
         if not self.heard_tau > 0:
             out.append(f"heard_tau must be > 0, got {self.heard_tau}")
-        if self.heard_pace and not self.heard_weight > 0:
-            out.append("heard_pace needs heard_weight > 0 (it changes what the heard term charges)")
+        for name in ("heard_pace", "heard_hold_ends"):
+            if getattr(self, name) and not self.heard_weight > 0:
+                out.append(f"{name} needs heard_weight > 0 (it changes what the heard term charges)")
         if self.realism_balance < 0:
             out.append(f"realism_balance must be >= 0, got {self.realism_balance}")
         if self.realism_hybrid:
