@@ -254,14 +254,19 @@ def path_heard_pace_loss(p: torch.Tensor, threshold: float = 0.35, tau: float = 
     ends free it brings them nearer each other (EXPERIMENTS E117–E118: F1 −0.026 at 128);
     hold_ends as path_heard_evenness_loss."""
     q = _held(soft_heard(p, threshold, tau), hold_ends)
-    s = (q[:, 1:] - q[:, :-1]).abs().sum(-1)  # (pairs, steps)
+    s = _step_changes(q)
     pace = ((q[:, -1] - q[:, 0]).abs().sum(-1) / s.shape[1]).detach()  # (pairs,)
     return (((s - pace[:, None]) ** 2).mean(1) / (pace**2 + eps)).mean()
 
 
+def _step_changes(q: torch.Tensor) -> torch.Tensor:
+    """Σ_cells |Δq| per step, (pairs, steps); q (pairs, points, cells)."""
+    return (q[:, 1:] - q[:, :-1]).abs().sum(-1)
+
+
 def _steps_cv2(q: torch.Tensor, eps: float) -> torch.Tensor:
     """Mean over pairs of the squared CV of Σ_cells |Δq| per step; q (pairs, points, cells)."""
-    s = (q[:, 1:] - q[:, :-1]).abs().sum(-1)
+    s = _step_changes(q)
     mean = s.mean(1)
     return (s.var(1, unbiased=False) / (mean**2 + eps)).mean()
 
