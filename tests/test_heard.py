@@ -826,6 +826,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.hybrid_tau == _named(f.name, "htau", 0.0, lambda v: int(v) / 100), f.name  # E104: heard
         assert tc.heard_pace == ("_pace" in f.name), f.name  # E117: the heard term against the ends' pace
         assert tc.heard_hold_ends == ("_hold" in f.name), f.name  # E119: the heard term off the ends
+        assert tc.hybrid_bank_levels == _named(f.name, "own", 0, int), f.name  # E127: own order below
 
 
 def test_the_gpu_sweep_configs_load():
@@ -890,6 +891,59 @@ def test_nearest_halfway_is_the_even_midpoint_bound_and_the_chain_is_even_and_mo
     for points in (6, 2):  # not 2^k + 1, or no inner point
         with pytest.raises(ValueError, match="2\\^k"):
             geometry.hybrid_chain_targets(a, b, bank, points, pr)
+
+
+def test_the_chain_below_its_bank_levels_keeps_the_decoders_own_order_evenly_timed():
+    """bank_levels 1 (E127): the midpoint is still the bank's halfway groove, and every deeper
+    halving moves the cells the decoder moves first (largest own time): the chain keeps its
+    ends, flips each differing cell once at an even pace, and, within each half, in the order
+    own_time gives. Without own_time the option is refused."""
+    torch.manual_seed(3)
+    cells = 40
+    bank = (torch.rand(200, cells) < 0.3).float()
+    pr = torch.rand(cells)
+    a, b = (torch.rand(6, cells) < 0.3).float(), (torch.rand(6, cells) < 0.3).float()
+    own = torch.rand(6, cells)
+    t = geometry.hybrid_chain_targets(a, b, bank, 17, pr, own, bank_levels=1)
+    torch.testing.assert_close(t[:, 8], geometry.hybrid_chain_targets(a, b, bank, 17, pr)[:, 8])
+    flips = (t[:, 1:] != t[:, :-1]).float()
+    torch.testing.assert_close(flips.sum(1), (a != b).float())
+    per_step = flips.sum(-1)
+    assert (per_step.max(1).values - per_step.min(1).values <= 1).all()
+    when = flips.argmax(1).float()  # (pairs, cells): the step each differing cell flips at
+    for r in range(len(a)):
+        for half in (when[r] < 8, when[r] >= 8):
+            moving = (a[r] != b[r]) & half
+            o, w = own[r][moving], when[r][moving]
+            # a cell the decoder moves earlier (larger own time) never flips later in its half
+            assert ((o[:, None] > o[None, :]) <= (w[:, None] <= w[None, :])).all()
+    with pytest.raises(ValueError, match="own_time"):
+        geometry.hybrid_chain_targets(a, b, bank, 17, pr, bank_levels=1)
+    assert TrainConfig(hybrid_bank_levels=1).problems() == ["hybrid_bank_levels needs realism_hybrid"]
+    assert "hybrid_bank_levels must be >= 0" in TrainConfig(hybrid_bank_levels=-1).problems()[0]
+
+
+def test_the_own_order_chain_charges_timing_not_order():
+    """path_hybrid_loss with bank_levels 1: a line that passes the bank's midpoint and changes
+    its cells one at a time, in any order within each half, costs (almost) nothing; the same
+    changes crowded into two steps cost more; the bank's whole chain (bank_levels 0) charges
+    the even line for its order."""
+    torch.manual_seed(4)
+    cells, pairs = 16, 3
+    bank = (torch.rand(50, cells) < 0.5).float()
+    pr = torch.rand(cells)
+    a, b = torch.zeros(pairs, cells), torch.ones(pairs, cells)
+    first = geometry.hybrid_chain_targets(a, b, bank, 17, pr)[:, 8]  # the bank's midpoint: 8 cells on
+    # each line's cells in a random order, the midpoint's 8 first: cell order[r, k] flips at step k
+    order = torch.stack([torch.argsort(torch.rand(cells) - 2 * first[r]) for r in range(pairs)])
+    step_of = torch.argsort(order, dim=1).float()  # (pairs, cells)
+    k = torch.arange(17.0)[None, :, None]
+    even = (k > step_of[:, None, :]).float()  # one cell a step
+    crowded = (k > 4 + 8 * (step_of[:, None, :] >= 8)).float()  # half at step 4, half at step 12
+    p = lambda h: 0.05 + 0.6 * h  # heard at 0.35 as h has it, sure of it (σ(±6) at τ 0.05)
+    own = lambda h: float(geometry.path_hybrid_loss(p(h), bank, pr, 0.35, tau=0.05, bank_levels=1))
+    assert own(even) < 0.1 and own(crowded) > 1.0
+    assert float(geometry.path_hybrid_loss(p(even), bank, pr, 0.35, tau=0.05)) > 1.0
 
 
 def _three_chains(seed: int):

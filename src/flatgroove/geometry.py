@@ -344,8 +344,23 @@ def nearest_halfway(left: torch.Tensor, right: torch.Tensor, bank: torch.Tensor,
     return left * (1 - takes_r) + right * takes_r
 
 
+def own_order_halfway(left: torch.Tensor, right: torch.Tensor, own_time: torch.Tensor,
+                      priority: torch.Tensor) -> torch.Tensor:
+    """Per row, the groove halfway between left and right (each (rows, cells), 0/1) that moves
+    the ⌊D/2⌋ differing cells the decoder itself moves first: those of largest own_time (rows,
+    cells), the share of the line's inner points at which the cell already sounds as at its
+    far end (path_hybrid_loss); ties go to the higher `priority` (cells,). Nothing here is
+    differentiated."""
+    diff = left != right
+    key = torch.where(diff, own_time + 1e-4 * priority.to(own_time), torch.full_like(own_time, -1.0))
+    rank = torch.argsort(torch.argsort(key, dim=-1, descending=True, stable=True), dim=-1, stable=True)
+    takes_r = (diff & (rank < torch.div(diff.sum(-1, keepdim=True), 2, rounding_mode="floor"))).to(left.dtype)
+    return left * (1 - takes_r) + right * takes_r
+
+
 def hybrid_chain_targets(a: torch.Tensor, b: torch.Tensor, bank: torch.Tensor, points: int,
-                         priority: torch.Tensor) -> torch.Tensor:
+                         priority: torch.Tensor, own_time: torch.Tensor | None = None,
+                         bank_levels: int = 0) -> torch.Tensor:
     """Targets for a straight line's points from groove a to groove b (each (pairs, cells),
     0/1) that are even, monotone and near real grooves: the midpoint is the halfway groove
     nearest the bank (nearest_halfway), each quarter point the one halfway between its
@@ -353,23 +368,33 @@ def hybrid_chain_targets(a: torch.Tensor, b: torch.Tensor, bank: torch.Tensor, p
     chain, each halving flips half of what is left (⌊⌋ or ⌈⌉), so the changes per step differ by at
     most one cell; and an even line's midpoint can lie this near the data (a median of 4
     cells on validation, real windows' own 14; docs/results/probes/even_midpoint_bound.py).
+    bank_levels k > 0 (with own_time (pairs, cells)): the first k halvings as above, every
+    deeper one by the decoder's own order (own_order_halfway): the bank decides the midpoint's
+    groove, the decoder only the even timing of the changes it already makes (EXPERIMENTS E127).
     Returns (pairs, points, cells), ends a and b."""
     steps = points - 1
     if steps < 2 or steps & (steps - 1):
         raise ValueError(f"a hybrid chain needs 2^k + 1 points (k ≥ 1: an inner point), got {points}")
     out = torch.empty(a.shape[0], points, a.shape[1], dtype=a.dtype, device=a.device)
     out[:, 0], out[:, -1] = a, b
-    step = steps
+    if bank_levels and own_time is None:
+        raise ValueError("bank_levels > 0 needs the decoder's own_time")
+    step, level = steps, 0
     while step > 1:
         lo = torch.arange(0, steps, step, device=a.device)
         left, right = out[:, lo].reshape(-1, a.shape[1]), out[:, lo + step].reshape(-1, a.shape[1])
-        out[:, lo + step // 2] = nearest_halfway(left, right, bank, priority).view(a.shape[0], len(lo), -1)
-        step //= 2
+        if bank_levels and level >= bank_levels:
+            own = own_time[:, None].expand(-1, len(lo), -1).reshape(-1, a.shape[1])
+            half = own_order_halfway(left, right, own, priority)
+        else:
+            half = nearest_halfway(left, right, bank, priority)
+        out[:, lo + step // 2] = half.view(a.shape[0], len(lo), -1)
+        step, level = step // 2, level + 1
     return out
 
 
 def path_hybrid_loss(p: torch.Tensor, bank: torch.Tensor, priority: torch.Tensor,
-                     threshold: float = 0.4, tau: float = 0.0) -> torch.Tensor:
+                     threshold: float = 0.4, tau: float = 0.0, bank_levels: int = 0) -> torch.Tensor:
     """Goal 3's realism meant not to unsettle goal 2 (EXPERIMENTS E83–E86): hit probabilities p
     (pairs, points, cells) along straight lines are drawn, at every inner point, to the hybrid
     chain (hybrid_chain_targets) between the line's own ends as heard (p ≥ threshold, detached;
@@ -379,10 +404,17 @@ def path_hybrid_loss(p: torch.Tensor, bank: torch.Tensor, priority: torch.Tensor
     of A ⊕ B, once, at an even pace. (Measured: it sits on the realism term's trade, E83–E86.)
     tau > 0 measures the distance on the hits as heard, soft hits σ((p − threshold)/τ) (E104): in
     p, a cell heard right still pays its distance from 0 or 1, and one heard wrong by a hair pays
-    little more than one heard right by a hair; heard, the charge is where the ear hears it."""
+    little more than one heard right by a hair; heard, the charge is where the ear hears it.
+    bank_levels k > 0: the chain's halvings below the k-th follow the line's own order (each
+    cell's own time: the share of inner points heard, softly, as at the far end), so the term
+    asks the decoder to even out the timing of its changes, not to reorder them (E127)."""
     with torch.no_grad():
         ends = (p[:, [0, -1]] >= threshold).to(p.dtype)
-        target = hybrid_chain_targets(ends[:, 0], ends[:, 1], bank, p.shape[1], priority)
+        own = None
+        if bank_levels:
+            q = soft_heard(p[:, 1:-1], threshold, tau or 0.05)
+            own = (q - ends[:, :1]).abs().mean(1)  # (pairs, cells)
+        target = hybrid_chain_targets(ends[:, 0], ends[:, 1], bank, p.shape[1], priority, own, bank_levels)
     inner, h = p[:, 1:-1], target[:, 1:-1]
     if tau > 0:
         inner = soft_heard(inner, threshold, tau)

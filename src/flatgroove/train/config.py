@@ -147,6 +147,11 @@ class TrainConfig:
     # > 0: the chain's distance counted on the hits as heard, σ((p − that threshold)/hybrid_tau),
     # not on p (geometry.path_hybrid_loss; EXPERIMENTS E104): charged where a cell is heard wrong
     hybrid_tau: float = 0.0
+    # k > 0: only the chain's first k halvings from the bank, the deeper ones in the line's own
+    # order (geometry.own_order_halfway): the bank places the midpoint, the decoder's own order
+    # is kept and only its timing evened out, where the bank's arbitrary order at the fine
+    # levels was not followed (E114: changes placed as by chance; EXPERIMENTS E127)
+    hybrid_bank_levels: int = 0
     path_pairs: int = 4
     path_points: int = 9
     path_low: float = 0.2  # the p range whose change is heard (the decoding rule's thresholds)
@@ -239,6 +244,10 @@ class TrainConfig:
             out.append(f"hybrid_tau must be >= 0 (0: the distance in p), got {self.hybrid_tau}")
         if self.hybrid_tau > 0 and not self.realism_hybrid:
             out.append("hybrid_tau needs realism_hybrid")
+        if self.hybrid_bank_levels < 0:
+            out.append(f"hybrid_bank_levels must be >= 0 (0: every halving from the bank), got {self.hybrid_bank_levels}")
+        if self.hybrid_bank_levels > 0 and not self.realism_hybrid:
+            out.append("hybrid_bank_levels needs realism_hybrid")
         if not self.heard_tau > 0:
             out.append(f"heard_tau must be > 0, got {self.heard_tau}")
         for name in ("heard_pace", "heard_hold_ends"):

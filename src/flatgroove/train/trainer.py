@@ -504,7 +504,7 @@ class Trainer:
                 if tc.realism_hybrid:
                     ft["realism"] = geometry.path_hybrid_loss(p_lines, self._realism_bank, self._hybrid_priority,
                                                               tc.hybrid_threshold or 0.5 * (tc.path_low + tc.path_high),
-                                                              tau=tc.hybrid_tau)
+                                                              tau=tc.hybrid_tau, bank_levels=tc.hybrid_bank_levels)
                 else:
                     mid = tc.path_points // 2
                     # the ends ride along and are dropped as the term's non-inner points
