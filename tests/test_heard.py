@@ -590,13 +590,13 @@ def test_conformal_flatness_at_the_data_forgives_scale_only(tmp_path):
 
 
 def _rows_train_step_hands_on(tr, rows):
-    """What one train_step on `rows` hands the objective: (drum_rows, spared)."""
+    """What one train_step on `rows` hands the objective: (drum_rows, spared, vel_rows)."""
     seen = []
     objective = tr.objective
 
-    def spy(xb, part=None, drum_rows=None, spared=None):
-        seen.append((drum_rows, spared))
-        return objective(xb, part, drum_rows, spared)
+    def spy(xb, part=None, drum_rows=None, spared=None, vel_rows=None):
+        seen.append((drum_rows, spared, vel_rows))
+        return objective(xb, part, drum_rows, spared, vel_rows)
 
     tr.objective = spy
     tr.model.train()
@@ -630,11 +630,41 @@ def test_drum_weights_on_fills_only_charge_only_the_fill_windows(tmp_path):
     row_bce = F.binary_cross_entropy_with_logits(every["logits"][..., ht], x[..., ht], reduction="none").sum(1)
     # λ · (3 − 1) · the high tom's cross-entropy of the beats (non-fill rows), averaged over the batch
     torch.testing.assert_close(every["loss"] - only["loss"], 3.0 * 2.0 * (row_bce * (1 - fills)).mean())
-    drum_rows, _ = _rows_train_step_hands_on(tr, torch.tensor([0, 1, 4, 5]))
+    drum_rows, _, _ = _rows_train_step_hands_on(tr, torch.tensor([0, 1, 4, 5]))
     torch.testing.assert_close(drum_rows, torch.tensor([1.0, 0, 1, 0]))
     for kw, meta_, match in (({}, meta, "needs drum_weights"), ({"drum_weights": {"crash": 2.0}}, None, "beat type")):
         with pytest.raises(TrainError, match=match):
             Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(drum_weights_fills_only=True, **kw), x, x,
+                    tmp_path / "bad", progress=False, train_meta=meta_)
+
+
+def test_velocity_weight_off_fills_spares_only_the_fill_windows(tmp_path):
+    """vel_weight_off_fills (E131): the velocities' extra weight (vel_weight − 1) is charged on the
+    windows that are not fills and on no fill; train_step hands the objective its rows' share;
+    without a velocity weight or without beat types it is refused by name."""
+    x = torch.from_numpy(np.random.default_rng(5).random((8, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.3).float()
+    meta = {"style": ["rock"] * 8, "beat_type": ["fill" if i % 4 == 0 else "beat" for i in range(8)]}
+    tc = TrainConfig(batch_size=8, lambda_init=3.0, val_heard_pairs=0, vel_weight=4.0, vel_weight_off_fills=True)
+    tr = Trainer(ModelConfig(variant="vhp", **TINY), tc, x, x, tmp_path / "vel", progress=False, train_meta=meta)
+    beats = torch.tensor([0.0, 1, 1, 1, 0, 1, 1, 1])
+    torch.testing.assert_close(tr._vel_rows, beats)
+    tr.model.eval()
+    outs = []
+    for rows in (None, beats):
+        torch.manual_seed(1)
+        outs.append(tr.objective(x, None, None, None, rows))
+    every, off_fills = outs
+    torch.testing.assert_close(every["vel_se"], off_fills["vel_se"])  # the same model, the same batch
+    fills_se = every["vel_se"] - off_fills["vel_se_w"]  # the fills' velocity error, over the batch
+    assert fills_se.item() > 0
+    # λ · (4 − 1) · that error: what the fills no longer pay
+    torch.testing.assert_close(every["loss"] - off_fills["loss"], 3.0 * 3.0 * fills_se)
+    _, _, seen = _rows_train_step_hands_on(tr, torch.tensor([0, 1, 4, 5]))
+    torch.testing.assert_close(seen, torch.tensor([0.0, 1, 0, 1]))
+    for kw, meta_, match in (({}, meta, "needs vel_weight"), ({"vel_weight": 2.0}, None, "beat type")):
+        with pytest.raises(TrainError, match=match):
+            Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(vel_weight_off_fills=True, **kw), x, x,
                     tmp_path / "bad", progress=False, train_meta=meta_)
 
 
@@ -669,7 +699,7 @@ def test_spared_fills_give_no_flatness_point(tmp_path, monkeypatch):
         tr.objective(x, None, None, fills if spare else None)
         torch.testing.assert_close(drawn[0], mu[~fills] if spare else mu)
     torch.testing.assert_close(tr._fill_mask, fills)
-    _, spared = _rows_train_step_hands_on(tr, torch.tensor([0, 1, 4, 5]))
+    _, spared, _ = _rows_train_step_hands_on(tr, torch.tensor([0, 1, 4, 5]))
     torch.testing.assert_close(spared, torch.tensor([True, False, True, False]))
     tr.model.eval()  # (the flatness term runs at evaluation whatever its warm-up)
     with pytest.raises(TrainError, match="spared marks 4 rows, the batch has 8"):
@@ -827,6 +857,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.heard_pace == ("_pace" in f.name), f.name  # E117: the heard term against the ends' pace
         assert tc.heard_hold_ends == ("_hold" in f.name), f.name  # E119: the heard term off the ends
         assert tc.hybrid_bank_levels == _named(f.name, "own", 0, int), f.name  # E127: own order below
+        assert tc.vel_weight_off_fills == ("_velspare" in f.name), f.name  # E131: velocities off the fills
 
 
 def test_the_gpu_sweep_configs_load():
@@ -998,10 +1029,10 @@ def test_realism_hybrid_trains_and_is_refused_where_it_cannot_run(tmp_path, monk
                      log_every=1, realism_hybrid=True, **kw)
     seen, real = [], geometry.path_hybrid_loss
 
-    def spy(p, bank, priority, threshold=0.4, tau=0.0):
+    def spy(p, bank, priority, threshold=0.4, tau=0.0, bank_levels=0):
         seen.append((tuple(p.shape), len(bank), priority.clone()))
-        thresholds.append((threshold, tau))
-        return real(p, bank, priority, threshold, tau)
+        thresholds.append((threshold, tau, bank_levels))
+        return real(p, bank, priority, threshold, tau, bank_levels)
 
     thresholds = []
 
@@ -1012,12 +1043,12 @@ def test_realism_hybrid_trains_and_is_refused_where_it_cannot_run(tmp_path, monk
     assert np.isfinite(v["realism"]) and v["realism"] >= 0
     assert seen and all(shape == (3, 5, 32 * 9) and n == 6 for shape, n, _ in seen)
     assert all(torch.equal(pr, seen[0][2]) for _, _, pr in seen)  # one fixed priority
-    assert set(thresholds) == {(0.5, 0.0)}  # the ends read at the band's centre, (0.2 + 0.8) / 2
-    thresholds.clear()  # or at hybrid_threshold (E93), and counted as heard at it (E104)
+    assert set(thresholds) == {(0.5, 0.0, 0)}  # the ends read at the band's centre, (0.2 + 0.8) / 2
+    thresholds.clear()  # or at hybrid_threshold (E93), counted as heard at it (E104), own order below (E127)
     Trainer(ModelConfig(variant="flat", **TINY),
-            TrainConfig(**{**asdict(tc), "hybrid_threshold": 0.35, "hybrid_tau": 0.05}),
+            TrainConfig(**{**asdict(tc), "hybrid_threshold": 0.35, "hybrid_tau": 0.05, "hybrid_bank_levels": 1}),
             x, x[:8], tmp_path / "thr", progress=False).fit()
-    assert thresholds and set(thresholds) == {(0.35, 0.05)}
+    assert thresholds and set(thresholds) == {(0.35, 0.05, 1)}
     for extra, match in (({"path_points": 6}, "2\\^k"), ({"path_points": 2}, "2\\^k"),
                          ({"realism_weight": 0.0}, "needs realism_weight"),
                          ({"realism_balance": 1.0}, "targets of its own"),

@@ -160,6 +160,7 @@ def test_bad_training_numbers_are_refused_before_the_data_loads(folder, capsys, 
     ("flat_data_share = 1.5", "flat_data_share must be in [0, 1]"),
     ('drum_weights = { cowbell = 2.0 }', "unknown drums ['cowbell']"),
     ("drum_weights_fills_only = true", "drum_weights_fills_only needs drum_weights"),
+    ("vel_weight_off_fills = true", "vel_weight_off_fills needs vel_weight != 1"),
     ("realism_balance = -1.0", "realism_balance must be >= 0"),
     ('flat_loss = "frobenius"\nrealism_weight = 1.0', "need flat_loss = \"stein\""),
 ])

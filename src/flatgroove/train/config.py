@@ -59,6 +59,9 @@ class TrainConfig:
     # keep the rock fill but sharpen the decoder at every groove with toms, and cond(G) at the data
     # rises (E60); a fill is 1.2 % of the training windows
     drum_weights_fills_only: bool = False
+    # charge vel_weight's extra (vel_weight − 1) on windows that are not fills (EXPERIMENTS E131):
+    # the velocities weighted everywhere came in and took the rock fill's last hit (E116, E122)
+    vel_weight_off_fills: bool = False
     # a focal share of the hits' cross-entropy (EXPERIMENTS E48): focal_weight · Σ (1 − p_t)^γ ·
     # BCE, with p_t the probability given to what the cell holds. Uniform weights (hit_weight) pay
     # as much for cells already right as for the wrong ones; the built-ins the flat model loses
@@ -223,6 +226,8 @@ class TrainConfig:
             out.append("flat_spare_fills needs flat_loss = \"stein\"")
         if self.drum_weights_fills_only and all(w == 1 for w in self.drum_weights.values()):
             out.append("drum_weights_fills_only needs drum_weights")
+        if self.vel_weight_off_fills and self.vel_weight == 1:
+            out.append("vel_weight_off_fills needs vel_weight != 1")
         if any(w > 0 for w in self.line_weights().values()) and self.flat_loss != "stein":
             # the lines ride in the Stein term's decoder call; elsewhere they would be ignored
             names = [f"{k}_weight" for k in LINE_TERMS]

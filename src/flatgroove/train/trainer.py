@@ -198,6 +198,9 @@ class Trainer:
                            if tc.drum_weights_fills_only else None)
         self._fill_mask = (fill_windows(train_meta, len(train_x), "flat_spare_fills")
                            if tc.flat_spare_fills else None)
+        # which windows the velocities' extra weight charges (vel_weight_off_fills); None: all
+        self._vel_rows = ((~fill_windows(train_meta, len(train_x), "vel_weight_off_fills")).float()
+                          if tc.vel_weight_off_fills else None)
         # a fixed, seeded bank of training windows' hits for the realism term
         self._realism_bank = None
         if tc.realism_weight > 0:
@@ -441,13 +444,15 @@ class Trainer:
 
     def objective(self, x: torch.Tensor, part: tuple[int, int, int] | None = None,
                   drum_rows: torch.Tensor | None = None,
-                  spared: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                  spared: torch.Tensor | None = None,
+                  vel_rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The loss and its figures on a batch. In a distributed run `part` = (lo, hi, n): x holds
         rows lo:hi of a global batch of n rows; the random draws are made for all n rows on every
         rank and sliced, every figure returned is the global batch's, and `_grad` is what this
         rank back-propagates (see flatgroove.train.distributed). `drum_rows` (one per row of x)
-        scales each row's drum-weight share (None: every row's in full); `spared` (one per row
-        of the global batch, True: a fill) marks the rows no flatness point is drawn from."""
+        scales each row's drum-weight share (None: every row's in full), `vel_rows` its share of
+        the velocities' extra weight; `spared` (one per row of the global batch, True: a fill)
+        marks the rows no flatness point is drawn from."""
         m, tc = self.model, self.tc
         shared = part is not None and self.dist.enabled
         lo, hi, n = part if shared else (0, len(x), len(x))
@@ -524,6 +529,8 @@ class Trainer:
         else:
             logits, vel, off = m.decoder(z)
         rec = m.reconstruction(x, logits, vel, off)
+        if vel_rows is not None:  # the velocities' extra weight on these rows only
+            rec["vel_se_w"] = rec["vel_se"] * vel_rows.to(rec["vel_se"].device)
         if self._drum_extra is not None or tc.focal_weight > 0:
             # each cell's hit cross-entropy, once, for the weighted shares below
             bce = F.binary_cross_entropy_with_logits(logits, x[..., :N_DRUMS], reduction="none")
@@ -551,7 +558,10 @@ class Trainer:
         out["logits"] = logits
         whole = False  # a flatness term every rank computed in full (dbl/jvp estimators)
         # the loss's reconstruction: hits, offsets and velocities weighted (TrainConfig)
-        recon_w = out["recon"] + sum((getattr(tc, key) - 1.0) * out[term] for key, term in OUTPUT_WEIGHTS.items())
+        recon_w = out["recon"] + sum((getattr(tc, key) - 1.0) * out[term] for key, term in OUTPUT_WEIGHTS.items()
+                                     if not (term == "vel_se" and "vel_se_w" in out))
+        if "vel_se_w" in out:
+            recon_w = recon_w + (tc.vel_weight - 1.0) * out["vel_se_w"]
         if "drum_bce" in out:
             recon_w = recon_w + tc.hit_weight * out["drum_bce"]
         if "focal_bce" in out:
@@ -624,13 +634,14 @@ class Trainer:
         lo, hi = D.shard(n, self.dist.rank, self.dist.world) if self.dist.enabled else (0, n)
         x = self.train_x[rows[lo:hi]].to(self.device)
         drum_rows = None if self._drum_rows is None else self._drum_rows[rows[lo:hi]]
+        vel_rows = None if self._vel_rows is None else self._vel_rows[rows[lo:hi]]
         spared = None if self._fill_mask is None else self._fill_mask[rows]  # the global batch's
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(self.step)
         if self.dist.enabled:
-            out = self._wrapped()(self.objective, x, (lo, hi, n), drum_rows, spared)
+            out = self._wrapped()(self.objective, x, (lo, hi, n), drum_rows, spared, vel_rows)
         else:
-            out = self.objective(x, None, drum_rows, spared)
+            out = self.objective(x, None, drum_rows, spared, vel_rows)
         self.opt.zero_grad(set_to_none=True)
         out.get("_grad", out["loss"]).backward()
         gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
