@@ -452,9 +452,36 @@ def test_heard_pace_charges_flicker_the_cv_term_rewards():
         "heard_pace needs heard_weight > 0 (it changes what the heard term charges)"]
 
 
+def test_heard_per_drum_charges_one_drums_cells_crossing_together_not_drums_crossing_apart():
+    """heard_per_drum (E133): the within-drum part of the squared CV. Two drums of four cells
+    (cells in (step, drum) order) over 8 steps: each drum's four cells crossing together, at
+    steps 1 and 5, costs 7× more than the drums taking turns one cell a step (drum 0 at even
+    steps, drum 1 at odd ones), and the full squared CV charges it too; the turns line is even
+    to the full CV (one flip every step) but not per drum (each drum rests every other step):
+    the per-drum term is its own figure. Differentiable, ends held as the CV term's."""
+    t = torch.linspace(0, 1, 9)
+    def line(steps_of):  # steps_of[drum][cell]: the step each cell flips at; (1, 9, 4 cells · 2 drums)
+        cells = [[(torch.arange(9) > steps_of[d][c]).float() for d in range(2)] for c in range(4)]
+        return torch.stack([x for pair in cells for x in pair], -1)[None]  # (step, drum) order
+    together = line([[1, 1, 1, 1], [5, 5, 5, 5]])
+    turns = line([[0, 2, 4, 6], [1, 3, 5, 7]])
+    pd = lambda q, **kw: float(geometry.path_heard_evenness_loss(0.05 + 0.6 * q, 0.35, 0.02, drums=2, **kw))
+    full = lambda q: float(geometry.path_heard_evenness_loss(0.05 + 0.6 * q, 0.35, 0.02))
+    assert pd(together) > 5 * pd(turns) and full(together) > 10 * full(turns)
+    assert full(turns) < 1e-3 < pd(turns)
+    p = (0.2 + 0.6 * t)[None, :, None].repeat(2, 1, 8).requires_grad_(True)
+    geometry.path_heard_evenness_loss(p, 0.35, 0.05, hold_ends=True, drums=2).backward()
+    assert p.grad[:, [0, -1]].abs().sum() == 0 and p.grad[:, 1:-1].abs().sum() > 0
+    assert TrainConfig(heard_per_drum=True).problems() == [
+        "heard_per_drum needs heard_weight > 0 (it changes what the heard term charges)"]
+    assert any("not with heard_pace" in m for m in
+               TrainConfig(heard_weight=1.0, heard_pace=True, heard_per_drum=True).problems())
+
+
 @pytest.mark.parametrize("terms", [{"path_weight": 1.0}, {"density_weight": 4.0},
                                    {"heard_weight": 2.0, "heard_tau": 0.1},
-                                   {"heard_weight": 2.0, "heard_pace": True, "heard_hold_ends": True}])
+                                   {"heard_weight": 2.0, "heard_pace": True, "heard_hold_ends": True},
+                                   {"heard_weight": 2.0, "heard_per_drum": True, "heard_hold_ends": True}])
 def test_line_terms_train_alongside_stein(tmp_path, terms):
     x = torch.from_numpy(np.random.default_rng(0).random((16, 32, 27)).astype(np.float32))
     x[..., :9] = (x[..., :9] < 0.2).float()
@@ -858,6 +885,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.heard_hold_ends == ("_hold" in f.name), f.name  # E119: the heard term off the ends
         assert tc.hybrid_bank_levels == _named(f.name, "own", 0, int), f.name  # E127: own order below
         assert tc.vel_weight_off_fills == ("_velspare" in f.name), f.name  # E131: velocities off the fills
+        assert tc.heard_per_drum == ("_perdrum" in f.name), f.name  # E133: the heard term within each drum
 
 
 def test_the_gpu_sweep_configs_load():

@@ -225,14 +225,24 @@ def soft_heard(p: torch.Tensor, threshold: float, tau: float) -> torch.Tensor:
 
 
 def path_heard_evenness_loss(p: torch.Tensor, threshold: float = 0.35, tau: float = 0.05,
-                             eps: float = 1e-2, hold_ends: bool = False) -> torch.Tensor:
+                             eps: float = 1e-2, hold_ends: bool = False, drums: int = 0) -> torch.Tensor:
     """path_evenness_loss on the hits as heard: soft hits σ((p − threshold)/τ) at the decoding
     rule's threshold, so s_k is ≈ the number of hits that flip at step k (goal 2's heard CV
     itself, per pair, squared). The band term counts flips under a spread of thresholds and
     sees a cell that hovers inside the band (and a flicker at the threshold) as smooth.
     hold_ends: no gradient through the lines' ends (reconstructions: the term may only place
-    the inner points' changes, not move the ends towards each other)."""
-    return _steps_cv2(_held(soft_heard(p, threshold, tau), hold_ends), eps)
+    the inner points' changes, not move the ends towards each other).
+    drums > 0 (cells in (step, drum) order, drum fastest): only the within-drum part of the
+    squared CV, Σ_d Var_k(s_k,d) / mean_k(s_k)², s_k,d one drum's flips at step k. The flat
+    models' drums already cross at complementary steps (negative covariance across drums); what
+    is left over chance is one drum's cells crossing together (EXPERIMENTS E133)."""
+    q = _held(soft_heard(p, threshold, tau), hold_ends)
+    if not drums:
+        return _steps_cv2(q, eps)
+    d = (q[:, 1:] - q[:, :-1]).abs()
+    per_drum = d.view(*d.shape[:2], -1, drums).sum(2)  # (pairs, steps, drums)
+    mean = per_drum.sum(-1).mean(1)
+    return (per_drum.var(1, unbiased=False).sum(-1) / (mean**2 + eps)).mean()
 
 
 def _held(q: torch.Tensor, hold_ends: bool) -> torch.Tensor:

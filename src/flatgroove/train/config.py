@@ -121,6 +121,10 @@ class TrainConfig:
     # the heard term with no gradient through the lines' ends (the batch's reconstructions):
     # it may place the inner points' changes only (EXPERIMENTS E119)
     heard_hold_ends: bool = False
+    # the heard term on each drum's own flips per step (the within-drum part of the squared CV,
+    # geometry.path_heard_evenness_loss): one drum's cells crossing together is what the flat
+    # models' lines have over chance; across drums they already cross apart (EXPERIMENTS E133)
+    heard_per_drum: bool = False
     # on the same lines: the inner points' expected hit count held to the line between the
     # ends' (geometry.path_density_loss), weighted density_weight·λ, ramped the same way
     density_weight: float = 0.0
@@ -255,9 +259,11 @@ class TrainConfig:
             out.append("hybrid_bank_levels needs realism_hybrid")
         if not self.heard_tau > 0:
             out.append(f"heard_tau must be > 0, got {self.heard_tau}")
-        for name in ("heard_pace", "heard_hold_ends"):
+        for name in ("heard_pace", "heard_hold_ends", "heard_per_drum"):
             if getattr(self, name) and not self.heard_weight > 0:
                 out.append(f"{name} needs heard_weight > 0 (it changes what the heard term charges)")
+        if self.heard_pace and self.heard_per_drum:
+            out.append("heard_per_drum is a form of the squared CV: not with heard_pace")
         if self.realism_balance < 0:
             out.append(f"realism_balance must be >= 0, got {self.realism_balance}")
         if self.realism_hybrid:

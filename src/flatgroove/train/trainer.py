@@ -501,8 +501,13 @@ class Trainer:
             if tc.path_weight > 0:
                 ft["path"] = geometry.path_evenness_loss(p_lines, tc.path_low, tc.path_high)
             if tc.heard_weight > 0:
-                heard = geometry.path_heard_pace_loss if tc.heard_pace else geometry.path_heard_evenness_loss
-                ft["heard"] = heard(p_lines, tc.heard_threshold, tc.heard_tau, hold_ends=tc.heard_hold_ends)
+                if tc.heard_pace:
+                    ft["heard"] = geometry.path_heard_pace_loss(p_lines, tc.heard_threshold, tc.heard_tau,
+                                                                hold_ends=tc.heard_hold_ends)
+                else:
+                    ft["heard"] = geometry.path_heard_evenness_loss(p_lines, tc.heard_threshold, tc.heard_tau,
+                                                                    hold_ends=tc.heard_hold_ends,
+                                                                    drums=N_DRUMS if tc.heard_per_drum else 0)
             if tc.density_weight > 0:
                 ft["density"] = geometry.path_density_loss(p_lines)
             if tc.realism_weight > 0:
