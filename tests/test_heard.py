@@ -631,6 +631,24 @@ def _rows_train_step_hands_on(tr, rows):
     return seen[0]
 
 
+def _beats_and_fills(seed: int):
+    """Eight random windows, every fourth a fill: (x, meta with their beat types)."""
+    x = torch.from_numpy(np.random.default_rng(seed).random((8, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.3).float()
+    return x, {"style": ["rock"] * 8, "beat_type": ["fill" if i % 4 == 0 else "beat" for i in range(8)]}
+
+
+def _every_row_and_these(tr, objective_with, rows):
+    """The objective on one batch in eval mode, the same draws, charging a row weight on every
+    row (None) and on `rows` only: (every, these)."""
+    tr.model.eval()
+    outs = []
+    for r in (None, rows):
+        torch.manual_seed(1)
+        outs.append(objective_with(r))
+    return outs
+
+
 def test_drum_weights_on_fills_only_charge_only_the_fill_windows(tmp_path):
     """drum_weights_fills_only: the drums' further share is charged on the windows whose beat
     type is "fill" and on no other; train_step hands the objective its rows' labels; without
@@ -639,20 +657,13 @@ def test_drum_weights_on_fills_only_charge_only_the_fill_windows(tmp_path):
 
     from flatgroove.drums import DRUMS
 
-    x = torch.from_numpy(np.random.default_rng(4).random((8, 32, 27)).astype(np.float32))
-    x[..., :9] = (x[..., :9] < 0.3).float()
-    meta = {"style": ["rock"] * 8, "beat_type": ["fill" if i % 4 == 0 else "beat" for i in range(8)]}
+    x, meta = _beats_and_fills(4)
     tc = TrainConfig(batch_size=8, lambda_init=3.0, val_heard_pairs=0, drum_weights={"high_tom": 3.0},
                      drum_weights_fills_only=True)
     tr = Trainer(ModelConfig(variant="vhp", **TINY), tc, x, x, tmp_path / "fills", progress=False, train_meta=meta)
     fills = torch.tensor([1.0, 0, 0, 0, 1, 0, 0, 0])
     torch.testing.assert_close(tr._drum_rows, fills)
-    tr.model.eval()
-    outs = []
-    for rows in (None, fills):
-        torch.manual_seed(1)
-        outs.append(tr.objective(x, None, rows))
-    every, only = outs
+    every, only = _every_row_and_these(tr, lambda rows: tr.objective(x, None, rows), fills)
     ht = DRUMS.index("high_tom")
     row_bce = F.binary_cross_entropy_with_logits(every["logits"][..., ht], x[..., ht], reduction="none").sum(1)
     # λ · (3 − 1) · the high tom's cross-entropy of the beats (non-fill rows), averaged over the batch
@@ -669,19 +680,12 @@ def test_velocity_weight_off_fills_spares_only_the_fill_windows(tmp_path):
     """vel_weight_off_fills (E131): the velocities' extra weight (vel_weight − 1) is charged on the
     windows that are not fills and on no fill; train_step hands the objective its rows' share;
     without a velocity weight or without beat types it is refused by name."""
-    x = torch.from_numpy(np.random.default_rng(5).random((8, 32, 27)).astype(np.float32))
-    x[..., :9] = (x[..., :9] < 0.3).float()
-    meta = {"style": ["rock"] * 8, "beat_type": ["fill" if i % 4 == 0 else "beat" for i in range(8)]}
+    x, meta = _beats_and_fills(5)
     tc = TrainConfig(batch_size=8, lambda_init=3.0, val_heard_pairs=0, vel_weight=4.0, vel_weight_off_fills=True)
     tr = Trainer(ModelConfig(variant="vhp", **TINY), tc, x, x, tmp_path / "vel", progress=False, train_meta=meta)
     beats = torch.tensor([0.0, 1, 1, 1, 0, 1, 1, 1])
     torch.testing.assert_close(tr._vel_rows, beats)
-    tr.model.eval()
-    outs = []
-    for rows in (None, beats):
-        torch.manual_seed(1)
-        outs.append(tr.objective(x, None, None, None, rows))
-    every, off_fills = outs
+    every, off_fills = _every_row_and_these(tr, lambda rows: tr.objective(x, None, None, None, rows), beats)
     torch.testing.assert_close(every["vel_se"], off_fills["vel_se"])  # the same model, the same batch
     fills_se = every["vel_se"] - off_fills["vel_se_w"]  # the fills' velocity error, over the batch
     assert fills_se.item() > 0
