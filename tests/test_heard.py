@@ -126,6 +126,28 @@ def test_grouped_flips_need_same_drum_and_direction():
     assert H.grouped_flip_share(h) == pytest.approx(4 / 6)
 
 
+def test_the_variance_split_tells_one_drums_crowd_from_drums_changing_together():
+    """drum_variance_split: 4 kick cells flipping at step 3 and 4 snare cells at step 11 is all
+    within-drum variance (the drums change at different steps: negative covariance); one kick
+    and one snare cell flipping together at each of 4 steps is within-drum variance no larger
+    than chance's and a positive covariance across drums; within + covariance is the total."""
+    h = np.zeros((2, 17, 32, 9), np.float32)
+    h[0, 4:, :4, 0] = 1  # four kick onsets between points 3 and 4
+    h[0, 12:, 4:8, 1] = 1  # four snare onsets between points 11 and 12
+    for k, step in enumerate((2, 6, 10, 14)):  # one kick and one snare onset together, four times
+        h[1, step + 1:, 8 + k, 0] = 1
+        h[1, step + 1:, 8 + k, 1] = 1
+    crowd, together = (H.drum_variance_split(h[i:i + 1]) for i in range(2))
+    assert crowd["hit_var_within_drum"] > 2 * crowd["hit_var_within_drum_random"]
+    assert crowd["hit_cov_across_drums"] < 0
+    assert together["hit_var_within_drum"] <= together["hit_var_within_drum_random"] * 1.2
+    assert together["hit_cov_across_drums"] > 0
+    for split, i in ((crowd, 0), (together, 1)):
+        steps = np.abs(np.diff(h[i], axis=0)).sum((1, 2))
+        assert split["hit_var_within_drum"] + split["hit_cov_across_drums"] == pytest.approx(steps.var())
+    assert set(H.drum_variance_split(h)) <= set(H.path_evenness(h, np.ones_like(h)))
+
+
 def test_velocity_weighted_change_sees_loudness():
     h = path_from_flip_steps([1, 9])
     v = np.ones_like(h)

@@ -12,6 +12,10 @@ decoding rule.
   alone; the ratio removes that bias (1 = as even as chance, < 1 more even than chance).
 - abrupt-pair share: pairs where one step carries more than a third of all changes.
 - grouped-flip share: flips that come in groups of >= 4 (same drum, same direction, same step).
+- where the unevenness lives: per pair, the variance of the changes per step split into each
+  drum's own variance (one drum's cells changing together) and the covariance across drums
+  (different drums changing at the same steps), against the within-drum variance of the same
+  flips on random steps (EXPERIMENTS "Where the bunching lives").
 - the same CV, bunching and abrupt share on the velocity-weighted change Σ|Δ(hit·velocity)|.
 - midpoint: hits at t = 0.5 over the mean of the ends; Hamming distance to the nearest training
   window, against real windows' own.
@@ -95,6 +99,22 @@ def grouped_flip_share(hits: np.ndarray, group: int = GROUP) -> float:
     return float(grouped / total)
 
 
+def drum_variance_split(hits: np.ndarray) -> dict[str, float]:
+    """Mean over pairs of the changes-per-step variance, split: Σ_d Var_k(s_k,d) (each drum's
+    own, `hit_var_within_drum`), its value for the same flips on uniformly random steps
+    (Σ_d n_d/K · (1 − 1/K), `hit_var_within_drum_random`), and the rest, the covariance across
+    drums (`hit_cov_across_drums`, 0 on random steps). hits (pairs, points, 32, 9) binary."""
+    h = np.asarray(hits, dtype=np.float64)
+    per_drum = np.abs(np.diff(h, axis=1)).sum(axis=2)  # (pairs, steps, drums)
+    steps = per_drum.shape[1]
+    within = per_drum.var(axis=1).sum(axis=1)
+    total = per_drum.sum(axis=2).var(axis=1)
+    n = per_drum.sum(axis=1)  # (pairs, drums)
+    return {"hit_var_within_drum": float(within.mean()),
+            "hit_var_within_drum_random": float((n / steps * (1 - 1 / steps)).sum(axis=1).mean()),
+            "hit_cov_across_drums": float((total - within).mean())}
+
+
 def path_evenness(hits: np.ndarray, velocities: np.ndarray, seed: int = 0) -> dict[str, float]:
     """Every evenness figure of decoded paths: hits and velocities (pairs, points, 32, 9)."""
     h = _cells(hits)
@@ -103,6 +123,7 @@ def path_evenness(hits: np.ndarray, velocities: np.ndarray, seed: int = 0) -> di
     out = _evenness(flips, "hit_", seed)
     out["changes_per_pair"] = float(flips.sum(axis=(1, 2)).mean())
     out["grouped_flip_share"] = grouped_flip_share(hits)
+    out.update(drum_variance_split(hits))
     out.update(_evenness(np.abs(np.diff(hv, axis=1)), "vel_", seed))
     return out
 
