@@ -239,8 +239,7 @@ def path_heard_evenness_loss(p: torch.Tensor, threshold: float = 0.35, tau: floa
     q = _held(soft_heard(p, threshold, tau), hold_ends)
     if not drums:
         return _steps_cv2(q, eps)
-    d = (q[:, 1:] - q[:, :-1]).abs()
-    per_drum = d.view(*d.shape[:2], -1, drums).sum(2)  # (pairs, steps, drums)
+    per_drum = _step_changes(q, drums)  # (pairs, steps, drums)
     mean = per_drum.sum(-1).mean(1)
     return (per_drum.var(1, unbiased=False).sum(-1) / (mean**2 + eps)).mean()
 
@@ -269,9 +268,13 @@ def path_heard_pace_loss(p: torch.Tensor, threshold: float = 0.35, tau: float = 
     return (((s - pace[:, None]) ** 2).mean(1) / (pace**2 + eps)).mean()
 
 
-def _step_changes(q: torch.Tensor) -> torch.Tensor:
-    """Σ_cells |Δq| per step, (pairs, steps); q (pairs, points, cells)."""
-    return (q[:, 1:] - q[:, :-1]).abs().sum(-1)
+def _step_changes(q: torch.Tensor, drums: int = 0) -> torch.Tensor:
+    """Σ_cells |Δq| per step, (pairs, steps); q (pairs, points, cells). drums > 0 (cells in
+    (step, drum) order, drum fastest): per drum, (pairs, steps, drums)."""
+    d = (q[:, 1:] - q[:, :-1]).abs()
+    if drums:
+        return d.view(*d.shape[:2], -1, drums).sum(2)
+    return d.sum(-1)
 
 
 def _steps_cv2(q: torch.Tensor, eps: float) -> torch.Tensor:

@@ -563,10 +563,9 @@ class Trainer:
         out["logits"] = logits
         whole = False  # a flatness term every rank computed in full (dbl/jvp estimators)
         # the loss's reconstruction: hits, offsets and velocities weighted (TrainConfig)
-        recon_w = out["recon"] + sum((getattr(tc, key) - 1.0) * out[term] for key, term in OUTPUT_WEIGHTS.items()
-                                     if not (term == "vel_se" and "vel_se_w" in out))
-        if "vel_se_w" in out:
-            recon_w = recon_w + (tc.vel_weight - 1.0) * out["vel_se_w"]
+        # a term's row-weighted share where one was made (vel_weight_off_fills: "vel_se_w")
+        recon_w = out["recon"] + sum((getattr(tc, key) - 1.0) * out.get(f"{term}_w", out[term])
+                                     for key, term in OUTPUT_WEIGHTS.items())
         if "drum_bce" in out:
             recon_w = recon_w + tc.hit_weight * out["drum_bce"]
         if "focal_bce" in out:
