@@ -2,6 +2,7 @@
 
 import itertools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -307,3 +308,34 @@ def test_export_refuses_weights_that_do_not_fit_and_malformed_checkpoints(tmp_pa
     save_checkpoint(src, {"model_config": m.config.to_dict(), "state_dict": [torch.zeros(2)]})
     with pytest.raises(CheckpointError, match="not a table of named tensors"):
         load_model(src)
+
+
+def test_average_is_the_weighted_mean_of_two_models_and_refuses_two_architectures(tmp_path, capsys):
+    """`flatgroove average` (the soups of EXPERIMENTS session 26): its ends are A and B, its
+    middle the mean of every weight; B's settings and rule; another architecture, a weight outside
+    [0, 1] or a missing file is a clear error and writes nothing."""
+    from flatgroove.cli import main
+    from flatgroove.model.checkpoint import average_checkpoints
+    from flatgroove.model.decoding import DecodingRule
+
+    torch.manual_seed(0)
+    a, b = GrooveVAE(ModelConfig(variant="flat", **TINY)), GrooveVAE(ModelConfig(variant="flat", **TINY))
+    save_checkpoint(tmp_path / "a.pt", {"model_config": a.config.to_dict(), "state_dict": a.state_dict()})
+    save_checkpoint(tmp_path / "b.pt", {"model_config": b.config.to_dict(), "state_dict": b.state_dict(),
+                                        "kappa": 3.0, "decoding": DecodingRule("threshold", threshold=0.35).to_dict()})
+    for w, want in ((0.0, a), (1.0, b)):
+        got = load_model(average_checkpoints(tmp_path / "a.pt", tmp_path / "b.pt", tmp_path / f"w{w}.pt", w))
+        assert all(torch.equal(got.state_dict()[k], v) for k, v in want.state_dict().items())
+    assert main(["average", str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), str(tmp_path / "m.pt"),
+                 "--weight", "0.25"]) == 0
+    mid = load_model(tmp_path / "m.pt")
+    k = next(k for k, v in a.state_dict().items() if v.is_floating_point() and not torch.equal(v, b.state_dict()[k]))
+    assert torch.allclose(mid.state_dict()[k], 0.75 * a.state_dict()[k] + 0.25 * b.state_dict()[k], atol=1e-6)
+    assert mid.decoding == DecodingRule("threshold", threshold=0.35) and mid.checkpoint_info["kappa"] == 3.0
+    other = GrooveVAE(ModelConfig(variant="flat", **{**TINY, "latent_dim": TINY["latent_dim"] + 1}))
+    save_checkpoint(tmp_path / "c.pt", {"model_config": other.config.to_dict(), "state_dict": other.state_dict()})
+    for args, msg in ((["c.pt"], "different architectures"), (["b.pt", "--weight", "1.5"], "not in \\[0, 1\\]"),
+                      (["nothing.pt"], "no such checkpoint")):
+        assert main(["average", str(tmp_path / "a.pt"), str(tmp_path / args[0]), str(tmp_path / "x.pt"), *args[1:]]) == 2
+        assert re.search(msg, capsys.readouterr().err)
+    assert not (tmp_path / "x.pt").exists()

@@ -1,12 +1,9 @@
 """Weight averaging along one fine-tuning trajectory: (1 - a) * A + a * B for checkpoints A and B
-of the same architecture (a "model soup"; fine-tunes of one run usually sit in one basin, so the
-average is a model, not noise). Writes a checkpoint that `flatgroove evaluate` reads like any
-other, with B's config, κ and decoding rule, so a quick look prices each mix on validation."""
+of the same architecture (a "model soup"). Kept for the commands EXPERIMENTS.md gives (E57, session
+26); the package does it: `flatgroove average A B OUT --weight a` (model.checkpoint.average_checkpoints)."""
 import argparse
 
-import torch
-
-from flatgroove.model.checkpoint import read_checkpoint, save_checkpoint
+from flatgroove.model.checkpoint import average_checkpoints
 
 
 def main() -> None:
@@ -18,17 +15,7 @@ def main() -> None:
     args = ap.parse_args()
     if not 0.0 <= args.weight <= 1.0:
         ap.error("--weight must lie in [0, 1]")
-    ca, cb = read_checkpoint(args.a), read_checkpoint(args.b)
-    if ca["model_config"] != cb["model_config"]:
-        ap.error("A and B are different architectures")
-    sa, sb = ca["state_dict"], cb["state_dict"]
-    mixed = {
-        k: torch.lerp(sa[k].float(), sb[k].float(), args.weight) if sb[k].is_floating_point() else sb[k]
-        for k in sb
-    }
-    # no optimiser, progress or RNG state: the average is a model to read, not a run to resume
-    keep = {k: cb[k] for k in ("model_config", "train_config", "kappa", "data", "decoding") if k in cb}
-    save_checkpoint(args.out, {**keep, "state_dict": mixed})
+    average_checkpoints(args.a, args.b, args.out, args.weight)
     print(f"{args.out}: {1 - args.weight:.2f} x {args.a} + {args.weight:.2f} x {args.b}")
 
 

@@ -107,3 +107,26 @@ def export_shipped(src: str | os.PathLike, dst: str | os.PathLike, name: str,
     # a decoding rule that cannot decode are refused here, not at the user's first `sample`
     model_from_checkpoint(payload, str(src))
     return save_checkpoint(dst, payload)
+
+
+def average_checkpoints(a: str | os.PathLike, b: str | os.PathLike, dst: str | os.PathLike,
+                        weight: float = 0.5) -> Path:
+    """Write the weight average (1 − weight)·A + weight·B of two checkpoints of one architecture
+    (a "model soup"). Fine-tunes of one start sit in one basin, so the average is a model, not
+    noise, and it can place a line's heard changes better than either (EXPERIMENTS, session 26's
+    soups). The average takes B's config, κ, data settings and decoding rule; it carries no
+    optimiser or RNG state (a model to read, evaluate or fine-tune from, not a run to resume)."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"the weight {weight} is not in [0, 1] (B's share of the average)")
+    ca, cb = read_checkpoint(a), read_checkpoint(b)
+    if ca["model_config"] != cb["model_config"] or ca["state_dict"].keys() != cb["state_dict"].keys():
+        raise CheckpointError(f"{a} and {b} are different architectures; only one model's weights average")
+    sa, sb = ca["state_dict"], cb["state_dict"]
+    if any(sa[k].shape != sb[k].shape for k in sb):
+        raise CheckpointError(f"{a} and {b} have tensors of different shapes")
+    mixed = {k: torch.lerp(sa[k].float(), sb[k].float(), weight) if sb[k].is_floating_point() else sb[k]
+             for k in sb}
+    keep = {k: cb[k] for k in ("model_config", "train_config", "kappa", "data", "decoding") if k in cb}
+    payload = {**keep, "state_dict": mixed}
+    model_from_checkpoint(payload, str(b))  # loads, as export checks, before it is written
+    return save_checkpoint(dst, payload)

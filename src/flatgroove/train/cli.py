@@ -273,6 +273,13 @@ def register(sub) -> None:
                         "pattern[:LOW:HIGH[:SEED]] or count (default: the run's own, its config's "
                         "`decoding`; threshold 0.5 for a run that predates the setting)")
     e.set_defaults(func=_export)
+    av = sub.add_parser("average", help="write the weight average of two checkpoints of one model "
+                                        "(a model soup: (1 − w)·A + w·B)")
+    av.add_argument("a", help="checkpoint or run folder A (share 1 − w)")
+    av.add_argument("b", help="checkpoint or run folder B (share w; the average keeps B's settings and rule)")
+    av.add_argument("out", help="the checkpoint to write")
+    av.add_argument("--weight", type=float, default=0.5, help="B's share w, in [0, 1] (default 0.5)")
+    av.set_defaults(func=_average)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -287,4 +294,16 @@ def _export(args: argparse.Namespace) -> int:
         raise UserError(str(err)) from None
     heard = DecodingRule.from_dict(read_checkpoint(p).get("decoding")).describe()  # as written
     print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB, decoding: {heard}); use it with --model {p}")
+    return 0
+
+
+def _average(args: argparse.Namespace) -> int:
+    from flatgroove.errors import UserError
+    from flatgroove.model.checkpoint import CheckpointError, average_checkpoints
+
+    try:
+        p = average_checkpoints(args.a, args.b, args.out, args.weight)
+    except (ValueError, CheckpointError) as err:
+        raise UserError(str(err)) from None
+    print(f"wrote {p}: {1 - args.weight:.2f} × {args.a} + {args.weight:.2f} × {args.b}")
     return 0
