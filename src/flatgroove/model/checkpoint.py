@@ -113,8 +113,8 @@ def average_checkpoints(a: str | os.PathLike, b: str | os.PathLike, dst: str | o
                         weight: float = 0.5) -> Path:
     """Write the weight average (1 − weight)·A + weight·B of two checkpoints of one architecture
     (a "model soup"). Fine-tunes of one start sit in one basin, so the average is a model, not
-    noise, and it can place a line's heard changes better than either (EXPERIMENTS, session 26's
-    soups). The average takes B's config, κ, data settings and decoding rule; it carries no
+    noise: a cheap way to read the trade between two runs (EXPERIMENTS, session 26's soups).
+    The average takes B's config, κ, data settings and decoding rule; it carries no
     optimiser or RNG state (a model to read, evaluate or fine-tune from, not a run to resume)."""
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"the weight {weight} is not in [0, 1] (B's share of the average)")
