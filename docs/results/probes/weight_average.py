@@ -3,7 +3,7 @@ of the same architecture (a "model soup"). Kept for the commands EXPERIMENTS.md 
 26); the package does it: `flatgroove average A B OUT --weight a` (model.checkpoint.average_checkpoints)."""
 import argparse
 
-from flatgroove.model.checkpoint import average_checkpoints
+from flatgroove.model.checkpoint import CheckpointError, average_checkpoints
 
 
 def main() -> None:
@@ -13,9 +13,10 @@ def main() -> None:
     ap.add_argument("out", help="where to write the average")
     ap.add_argument("--weight", type=float, default=0.5, help="B's share a, in [0, 1]")
     args = ap.parse_args()
-    if not 0.0 <= args.weight <= 1.0:
-        ap.error("--weight must lie in [0, 1]")
-    average_checkpoints(args.a, args.b, args.out, args.weight)
+    try:  # the package checks the weight and the architectures; a bad one is a usage error here
+        average_checkpoints(args.a, args.b, args.out, args.weight)
+    except (ValueError, CheckpointError) as err:
+        ap.error(str(err))
     print(f"{args.out}: {1 - args.weight:.2f} x {args.a} + {args.weight:.2f} x {args.b}")
 
 
