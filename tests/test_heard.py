@@ -166,6 +166,13 @@ def test_midpoint_figures_and_nearest_hamming():
     d = H.nearest_hamming(q, train)
     assert d[0] <= 1 and d[1] == 0 and d[2] == 0
     assert (H.nearest_hamming(train[:5], train, exclude_self=True) > 0).all()
+    # index: the nearest reference itself, by brute force (a chunk smaller than the queries)
+    queries = (rng.random((7, 32, 9)) < 0.2).astype(np.float32)
+    dist, at = H.nearest_hamming(queries, train, chunk=3, index=True)
+    brute = (queries.reshape(7, 1, -1) != train.reshape(1, 50, -1)).sum(-1)
+    assert (dist == brute.min(1)).all() and (brute[np.arange(7), at] == dist).all()
+    _, at_self = H.nearest_hamming(train[:5], train, exclude_self=True, index=True)
+    assert (at_self != np.arange(5)).all()
     h = np.zeros((2, 5, 32, 9), np.float32)
     h[:, 0, :10, 0] = 1  # ends have 10 and 10 hits, the middle 5
     h[:, -1, 10:20, 0] = 1
@@ -516,6 +523,37 @@ def test_line_terms_train_alongside_stein(tmp_path, terms):
     assert np.isfinite(v[key]) and v[key] >= 0
     for other in ("path", "heard", "density"):  # each term only when weighted
         assert (other in v) == (f"{other}_weight" in terms)
+
+
+def test_line_lambda_takes_the_line_terms_out_of_gecos_lambda(tmp_path):
+    """line_lambda > 0 multiplies the line terms by that fixed number, not by λ (E152): a risen
+    λ then weighs the reconstruction against them, where inside λ both rise together."""
+    x = torch.from_numpy(np.random.default_rng(0).random((8, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.2).float()
+    base = {"epochs": 1, "batch_size": 8, "flat_loss": "stein", "flat_exact_points": 2, "path_pairs": 3,
+            "path_points": 5, "flat_warmup_epochs": 0, "flat_ramp_epochs": 0, "val_heard_pairs": 0}
+
+    def heard_share(lam, **kw):  # the loss the heard term adds, the batch's draws the same
+        losses = []
+        for heard in (0.0, 1e6):  # large: the loss is ~1e3 in float32
+            tr = Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**base, heard_weight=heard, **kw),
+                         x, x, tmp_path / f"{lam}{heard}{kw}", progress=False)
+            tr.model.eval()  # no dropout: the two trainers decode alike
+            tr.geco.lam, tr.step = lam, 1  # past the (zero-length) ramp: the terms in full
+            torch.manual_seed(0)
+            out = tr.objective(x)
+            losses.append(float(out["loss"].detach()))
+            heard_term = out.get("heard")
+        return losses[1] - losses[0], float(heard_term.detach())
+
+    inside5, h = heard_share(5.0)
+    inside10, _ = heard_share(10.0)
+    assert h > 0 and inside5 == pytest.approx(1e6 * 5.0 * h, rel=1e-2)
+    assert inside10 == pytest.approx(2 * inside5, rel=1e-2)
+    fixed5, _ = heard_share(5.0, line_lambda=3.0)
+    fixed10, _ = heard_share(10.0, line_lambda=3.0)
+    assert fixed5 == pytest.approx(1e6 * 3.0 * h, rel=1e-2) and fixed10 == pytest.approx(fixed5, rel=1e-2)
+    assert TrainConfig(line_lambda=-1.0).problems() == ["line_lambda must be >= 0, got -1.0"]
 
 
 @pytest.mark.parametrize("midpoint", [False, True])
@@ -912,6 +950,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.hybrid_bank_levels == _named(f.name, "own", 0, int), f.name  # E127: own order below
         assert tc.vel_weight_off_fills == ("_velspare" in f.name), f.name  # E131: velocities off the fills
         assert tc.heard_per_drum == ("_perdrum" in f.name), f.name  # E133: the heard term within each drum
+        assert tc.line_lambda == _named(f.name, "llam", 0.0), f.name  # E152: the line terms outside λ
 
 
 def test_the_gpu_sweep_configs_load():

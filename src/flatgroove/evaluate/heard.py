@@ -129,22 +129,25 @@ def path_evenness(hits: np.ndarray, velocities: np.ndarray, seed: int = 0) -> di
 
 
 def nearest_hamming(query: np.ndarray, reference: np.ndarray, chunk: int = 512,
-                    exclude_self: bool = False) -> np.ndarray:
+                    exclude_self: bool = False, index: bool = False):
     """Per query groove, the Hamming distance (cells) of its hits to the nearest reference
     groove. query (n, 32, 9), reference (m, 32, 9), both binary. With exclude_self, a query
-    that is itself in the reference (distance 0 at the same index) is matched to the next."""
+    that is itself in the reference (distance 0 at the same index) is matched to the next.
+    With index, (distances, the nearest reference's index per query)."""
     q = np.asarray(query, np.float32).reshape(len(query), -1)
     r = np.asarray(reference, np.float32).reshape(len(reference), -1)
     rn = r.sum(1)
     out = np.empty(len(q))
+    at = np.empty(len(q), np.int64)
     for s in range(0, len(q), chunk):
         qc = q[s : s + chunk]
         dist = qc.sum(1)[:, None] + rn[None, :] - 2 * qc @ r.T
         if exclude_self:
             idx = np.arange(s, s + len(qc))
             dist[np.arange(len(qc)), idx] = np.inf
-        out[s : s + chunk] = dist.min(1)
-    return out
+        at[s : s + chunk] = dist.argmin(1)
+        out[s : s + chunk] = dist[np.arange(len(qc)), at[s : s + chunk]]
+    return (out, at) if index else out
 
 
 def real_nn_reference(real_hits: np.ndarray, train_hits: np.ndarray) -> float:

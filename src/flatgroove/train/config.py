@@ -128,6 +128,10 @@ class TrainConfig:
     # on the same lines: the inner points' expected hit count held to the line between the
     # ends' (geometry.path_density_loss), weighted density_weight·λ, ramped the same way
     density_weight: float = 0.0
+    # the line terms' (LINE_TERMS) multiplier: 0 multiplies them by GECO's λ, as the flatness
+    # term; > 0 by this fixed number, so that a λ risen to meet the reconstruction target buys
+    # reconstruction back from them too (inside λ it cannot: EXPERIMENTS E97, E148)
+    line_lambda: float = 0.0
     # Goal 3's realism on the same lines (geometry.path_realism_loss): each inner point's
     # expected Hamming distance (cells) to its nearest window in a fixed bank of
     # realism_bank training windows, soft-min, weighted realism_weight·λ, ramped the same way
@@ -212,7 +216,7 @@ class TrainConfig:
             out.append(f"time_budget_min must be >= 0, got {self.time_budget_min}")
         # the loss settings' ranges and the combinations that would be ignored or crash later
         for name in ("weight_decay", "hit_weight", "off_weight", "vel_weight", "focal_weight",
-                     "focal_gamma", "style_balance", *(f"{k}_weight" for k in LINE_TERMS)):
+                     "focal_gamma", "style_balance", "line_lambda", *(f"{k}_weight" for k in LINE_TERMS)):
             if getattr(self, name) < 0:
                 out.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.fill_weight <= 0:

@@ -585,10 +585,11 @@ class Trainer:
                 out["c2"] = ft["c2"]
                 loss = loss + w * lam * ft["loss"]
                 ramp = w / tc.flat_weight if tc.flat_weight > 0 else 1.0
+                line_mult = tc.line_lambda or lam
                 for key, weight in tc.line_weights().items():
                     if key in ft:
                         out[key] = ft[key]
-                        loss = loss + ramp * weight * lam * ft[key]
+                        loss = loss + ramp * weight * line_mult * ft[key]
             out["loss"] = loss
         if shared:
             # DDP averages over ranks; the sum of the ranks' partial gradients is the whole one.
