@@ -11,6 +11,9 @@ the line's decoded ends:
   lie from the data if only its flicker went;
 - the nearest a monotone halfway hybrid of the decoded ends could lie
   (`evaluate.heard.even_midpoint_bound`): what the decoder's own ends allow;
+- a random halfway hybrid of the decoded ends (half of a ⊕ b taken from b, which half drawn at
+  random, seeded): the midpoint criterion's chance reference, as the CV's is the same flips on
+  random steps;
 - the distance per drum, to the same nearest window.
 
     python docs/results/probes/midpoint_anatomy.py --data ../shared/data/groove \\
@@ -29,7 +32,7 @@ from flatgroove.model.checkpoint import load_model
 from flatgroove.model.decoding import parse_rule
 
 
-def anatomy(model, rule, x, train, pairs, bound_pairs: int) -> dict:
+def anatomy(model, rule, x, train, pairs, bound_pairs: int, seed: int = 0) -> dict:
     z = torch.from_numpy(model.encode(x))
     hits, _ = heard_paths(model, z[pairs[:, 0]], z[pairs[:, 1]], 17, rule)
     n = len(pairs)
@@ -42,12 +45,18 @@ def anatomy(model, rule, x, train, pairs, bound_pairs: int) -> dict:
     w = train[at]
     per_drum = (m != w).reshape(n, 32, N_DRUMS).sum(1)
     bound = [even_midpoint_bound(a[i], b[i], train) for i in range(min(bound_pairs, n))]
+    rng, rand = np.random.default_rng(seed), a.copy()
+    for i in range(n):
+        diff = np.flatnonzero(~agree[i])
+        pick = rng.choice(diff, round(0.5 * len(diff)), replace=False)
+        rand[i, pick] = b[i, pick]
     return {
         "mid NN": float(np.median(nn)),
         "flicker on / off": (float((flick & (a == 0)).sum(1).mean()), float((flick & (a == 1)).sum(1).mean())),
         "share of a⊕b taken": float(np.median(taken.sum(1) / np.maximum((~agree).sum(1), 1))),
         "flicker undone NN": float(np.median(nearest_hamming(clean, train))),
         "halfway bound": float(np.median(bound)),
+        "random halfway": float(np.median(nearest_hamming(rand, train))),
         "per drum": per_drum.mean(0),
     }
 
@@ -69,16 +78,17 @@ def main() -> None:
     pairs = fixed_pairs(len(x), args.pairs, args.seed)
     print(f"{args.split}: {len(pairs)} lines; goal 3's line {real_nn_reference(real, train):g} cells")
     print("| model | mid NN | flicker on / off (cells) | share of a ⊕ b taken | NN with flicker undone "
-          "| halfway bound of the decoded ends | per drum (" + " ".join(DRUMS) + ") |")
-    print("|---|---:|---|---:|---:|---:|---|")
+          "| halfway bound of the decoded ends | random halfway hybrid | per drum (" + " ".join(DRUMS) + ") |")
+    print("|---|---:|---|---:|---:|---:|---:|---|")
     for spec in args.models:
         name, _, rest = spec.partition("=")
         path, _, rule = rest.partition("@")
         model = load_model(path)
         model.eval()
-        r = anatomy(model, parse_rule(rule) if rule else model.decoding, x, train, pairs, args.bound_pairs)
+        r = anatomy(model, parse_rule(rule) if rule else model.decoding, x, train, pairs, args.bound_pairs,
+                    args.seed)
         print(f"| {name} | {r['mid NN']:g} | {r['flicker on / off'][0]:.1f} / {r['flicker on / off'][1]:.1f} | "
-              f"{r['share of a⊕b taken']:.2f} | {r['flicker undone NN']:g} | {r['halfway bound']:g} | "
+              f"{r['share of a⊕b taken']:.2f} | {r['flicker undone NN']:g} | {r['halfway bound']:g} | {r['random halfway']:g} | "
               + " ".join(f"{v:.1f}" for v in r["per drum"]) + " |")
 
 
