@@ -206,6 +206,13 @@ def test_even_midpoint_bound_is_the_nearest_monotone_hybrid():
         assert H.even_midpoint_bound(a, b, train, 0.0) == H.nearest_hamming(a[None], train)[0]
     # D = 1: the halfway groove may be b itself, which is a window (round-half-even would say 1)
     assert H.even_midpoint_bound(np.array([0, 0]), np.array([1, 0]), np.array([[1, 0]])) == 0
+    # its chance reference: round(share·D) cells of a ⊕ b taken from b, nothing else changed
+    rng = np.random.default_rng(0)
+    a, b = (rng.random(288) < 0.3).astype(np.int8), (rng.random(288) < 0.3).astype(np.int8)
+    diff = a != b
+    for share in (0.0, 0.5, 1.0):
+        h = H.random_hybrid(a, b, share, rng)
+        assert (h[~diff] == a[~diff]).all() and (h[diff] == b[diff]).sum() == round(share * diff.sum())
 
 
 # -- Stein flatness on the exact metric -----------------------------------------------------

@@ -24,7 +24,12 @@ import numpy as np
 
 from flatgroove.data import load_dataset
 from flatgroove.drums import N_DRUMS
-from flatgroove.evaluate.heard import even_midpoint_bound, nearest_hamming, real_nn_reference
+from flatgroove.evaluate.heard import (
+    even_midpoint_bound,
+    nearest_hamming,
+    random_hybrid,
+    real_nn_reference,
+)
 from flatgroove.evaluate.study import fixed_pairs
 
 
@@ -52,11 +57,7 @@ def main() -> None:
         for i, j in pairs:
             a, b = real[i], real[j]
             best.append(even_midpoint_bound(a, b, train, f))
-            diff = np.flatnonzero(a != b)
-            m = a.copy()
-            flip = rng.choice(diff, round(f * len(diff)), replace=False)
-            m[flip] = b[flip]
-            rand.append(m)
+            rand.append(random_hybrid(a, b, f, rng))
         rand_nn = nearest_hamming(np.stack(rand), train)
         print(f"| {f:.1f} | {np.median(best):g} | {np.median(rand_nn):g} |")
 

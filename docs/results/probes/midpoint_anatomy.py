@@ -26,7 +26,12 @@ import torch
 
 from flatgroove.data import load_dataset
 from flatgroove.drums import DRUMS, N_DRUMS
-from flatgroove.evaluate.heard import even_midpoint_bound, nearest_hamming, real_nn_reference
+from flatgroove.evaluate.heard import (
+    even_midpoint_bound,
+    nearest_hamming,
+    random_hybrid,
+    real_nn_reference,
+)
 from flatgroove.evaluate.study import fixed_pairs, heard_paths
 from flatgroove.model.checkpoint import load_model
 from flatgroove.model.decoding import parse_rule
@@ -45,11 +50,8 @@ def anatomy(model, rule, x, train, pairs, bound_pairs: int, seed: int = 0) -> di
     w = train[at]
     per_drum = (m != w).reshape(n, 32, N_DRUMS).sum(1)
     bound = [even_midpoint_bound(a[i], b[i], train) for i in range(min(bound_pairs, n))]
-    rng, rand = np.random.default_rng(seed), a.copy()
-    for i in range(n):
-        diff = np.flatnonzero(~agree[i])
-        pick = rng.choice(diff, round(0.5 * len(diff)), replace=False)
-        rand[i, pick] = b[i, pick]
+    rng = np.random.default_rng(seed)
+    rand = np.stack([random_hybrid(a[i], b[i], 0.5, rng) for i in range(n)])
     return {
         "mid NN": float(np.median(nn)),
         "flicker on / off": (float((flick & (a == 0)).sum(1).mean()), float((flick & (a == 1)).sum(1).mean())),

@@ -175,6 +175,17 @@ def even_midpoint_bound(a: np.ndarray, b: np.ndarray, train: np.ndarray, share: 
     return float((common + np.maximum(lo - k, 0) + np.maximum(k - hi, 0)).min())
 
 
+def random_hybrid(a: np.ndarray, b: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
+    """even_midpoint_bound's chance reference: a with round(share·D) of the D cells where a and
+    b differ taken from b, which ones drawn from rng, and nothing else changed. a, b (cells,), 0/1."""
+    a, b = np.asarray(a).reshape(-1), np.asarray(b).reshape(-1)
+    diff = np.flatnonzero(a != b)
+    flip = rng.choice(diff, round(share * len(diff)), replace=False)
+    out = a.copy()
+    out[flip] = b[flip]
+    return out
+
+
 def midpoint_figures(hits: np.ndarray, train_hits: np.ndarray | None = None,
                      real_ends: np.ndarray | None = None, real_nn: float | None = None) -> dict:
     """Hits at the middle point of each path against its ends, and the midpoint's distance to
