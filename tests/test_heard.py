@@ -958,6 +958,7 @@ def test_the_cpu_experiment_configs_load():
         assert tc.vel_weight_off_fills == ("_velspare" in f.name), f.name  # E131: velocities off the fills
         assert tc.heard_per_drum == ("_perdrum" in f.name), f.name  # E133: the heard term within each drum
         assert tc.line_lambda == _named(f.name, "llam", 0.0), f.name  # E152: the line terms outside λ
+        assert tc.flat_heard == _named(f.name, "gheard", 0.0), f.name  # E156: G through the hits as heard
 
 
 def test_the_gpu_sweep_configs_load():
@@ -1205,3 +1206,50 @@ def test_balanced_realism_draws_a_midpoint_to_the_window_halfway_between_the_end
     with pytest.raises(TrainError, match="realism_balance must be >= 0"):
         Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(flat_loss="stein", realism_weight=1.0,
                 realism_balance=-1.0), torch.zeros(4, 32, 27), torch.zeros(4, 32, 27), "unused", progress=False)
+
+
+def test_with_heard_appends_the_hits_as_heard_and_adds_their_metric():
+    """flat_heard's geometry (E156): y with weight·σ((p − θ)/τ) per cell appended, so the
+    pulled-back metric is the design's G plus weight² times the heard hits' own."""
+    from flatgroove.model.decoder import geometry_output, with_heard
+
+    torch.manual_seed(0)
+    m = GrooveVAE(ModelConfig(variant="flat", **TINY)).eval()
+    logits, vel, off = m.decoder(torch.randn(3, TINY["latent_dim"]))
+    y = geometry_output(logits, vel, off)
+    yh = with_heard(y, 0.35, 0.05, 2.0)
+    assert yh.shape == (3, y.shape[1] + 32 * 9) and torch.equal(yh[:, : y.shape[1]], y)
+    want = 2.0 * torch.sigmoid((torch.sigmoid(logits) - 0.35) / 0.05).flatten(1)
+    assert torch.allclose(yh[:, y.shape[1]:], want, atol=1e-6)
+    # G through it = G_y + 4·J_hᵀJ_h (a sum of squares), at points and columns of basis_fd_inputs
+    z = torch.randn(2, TINY["latent_dim"])
+    zf = geometry.basis_fd_inputs(z)
+    with torch.no_grad():
+        yf = m.f(zf)
+        heard = with_heard(yf, 0.35, 0.05, 2.0)
+    G, Gy = (geometry.metric_from_fd(v, 2, TINY["latent_dim"]) for v in (heard, yf))
+    Gh = geometry.metric_from_fd(heard[:, yf.shape[1]:] / 2.0, 2, TINY["latent_dim"])
+    assert torch.allclose(G, Gy + 4.0 * Gh, rtol=1e-4, atol=1e-6)
+    assert (torch.linalg.eigvalsh(Gh.double()) > -1e-9).all() and Gh.abs().sum() > 0
+
+
+def test_flat_heard_changes_the_stein_flatness_term_only_when_set(tmp_path):
+    x = torch.from_numpy(np.random.default_rng(0).random((8, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.2).float()
+    base = {"epochs": 1, "batch_size": 8, "flat_loss": "stein", "flat_exact_points": 2,
+            "flat_warmup_epochs": 0, "flat_ramp_epochs": 0, "val_heard_pairs": 0}
+
+    def flat_term(**kw):
+        torch.manual_seed(0)
+        tr = Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**base, **kw), x, x,
+                     tmp_path / str(kw), progress=False)
+        tr.model.eval()
+        tr.step = 1
+        torch.manual_seed(1)
+        return float(tr.objective(x)["flat"].detach())
+
+    plain, again, heard = flat_term(), flat_term(flat_heard=0.0), flat_term(flat_heard=1.0)
+    assert plain == pytest.approx(again, rel=1e-6)
+    assert math.isfinite(heard) and abs(heard - plain) > 1e-4 * abs(plain)
+    assert TrainConfig(flat_heard=-1.0).problems() == ["flat_heard must be >= 0, got -1.0"]
+    assert TrainConfig(flat_heard=1.0, flat_loss="frobenius").problems() == ['flat_heard needs flat_loss = "stein"']

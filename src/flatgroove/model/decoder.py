@@ -37,3 +37,11 @@ def geometry_output(logits: torch.Tensor, vel: torch.Tensor, off: torch.Tensor) 
     contributes nothing, so distances in y are distances in what is heard."""
     p = torch.sigmoid(logits)
     return torch.cat([p, p * vel, p * off], dim=-1).flatten(1)
+
+
+def with_heard(y: torch.Tensor, threshold: float, tau: float, weight: float) -> torch.Tensor:
+    """y (B, 864) from geometry_output with weight·σ((p − threshold)/tau) per cell appended
+    (B, 864 + 288): a metric pulled back through it counts a hit's change as it is heard, most
+    where p crosses the decoding threshold (TrainConfig.flat_heard)."""
+    p = y.view(len(y), -1, 3 * N_DRUMS)[..., :N_DRUMS]
+    return torch.cat([y, weight * torch.sigmoid((p - threshold) / tau).flatten(1)], dim=1)

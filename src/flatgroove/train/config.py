@@ -128,6 +128,13 @@ class TrainConfig:
     # on the same lines: the inner points' expected hit count held to the line between the
     # ends' (geometry.path_density_loss), weighted density_weight·λ, ramped the same way
     density_weight: float = 0.0
+    # With flat_loss "stein": > 0 pulls the exact G back through y with the hits as heard
+    # appended, flat_heard·σ((p − heard_threshold)/heard_tau) per cell, so a cell near the
+    # threshold counts as it is heard. The design's y is flat at constant speed, and at constant
+    # speed in y every model's geodesics sound their changes in bunches (CV 0.63, EXPERIMENTS
+    # "What would a perfectly flat twin draw?"); what the ear hears evenly is a constant rate of
+    # threshold crossings. The evaluation's G stays the design's (goal 4)
+    flat_heard: float = 0.0
     # the line terms' (LINE_TERMS) multiplier: 0 multiplies them by GECO's λ, as the flatness
     # term; > 0 by this fixed number, so that a λ risen to meet the reconstruction target buys
     # reconstruction back from them too (inside λ it cannot: EXPERIMENTS E97, E148)
@@ -216,7 +223,7 @@ class TrainConfig:
             out.append(f"time_budget_min must be >= 0, got {self.time_budget_min}")
         # the loss settings' ranges and the combinations that would be ignored or crash later
         for name in ("weight_decay", "hit_weight", "off_weight", "vel_weight", "focal_weight",
-                     "focal_gamma", "style_balance", "line_lambda", *(f"{k}_weight" for k in LINE_TERMS)):
+                     "focal_gamma", "style_balance", "line_lambda", "flat_heard", *(f"{k}_weight" for k in LINE_TERMS)):
             if getattr(self, name) < 0:
                 out.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.fill_weight <= 0:
@@ -232,6 +239,8 @@ class TrainConfig:
             out.append(f"drum_weights must be >= 0, got {self.drum_weights}")
         if self.flat_spare_fills and self.flat_loss != "stein":
             out.append("flat_spare_fills needs flat_loss = \"stein\"")
+        if self.flat_heard > 0 and self.flat_loss != "stein":
+            out.append("flat_heard needs flat_loss = \"stein\"")
         if self.drum_weights_fills_only and all(w == 1 for w in self.drum_weights.values()):
             out.append("drum_weights_fills_only needs drum_weights")
         if self.vel_weight_off_fills and self.vel_weight == 1:

@@ -31,7 +31,7 @@ from flatgroove.model.checkpoint import (
     save_checkpoint,
 )
 from flatgroove.model.config import ModelConfig
-from flatgroove.model.decoder import geometry_output
+from flatgroove.model.decoder import geometry_output, with_heard
 from flatgroove.model.decoding import DecodingRule, parse_rule
 from flatgroove.model.prior import LOGVAR_MAX
 from flatgroove.model.vae import GrooveVAE
@@ -487,7 +487,10 @@ class Trainer:
             if lines:  # lines for the line terms (config.LINE_TERMS) ride in the same call
                 z_fd = torch.cat([z_fd, geometry.line_points(mu_all.detach(), tc.path_pairs, tc.path_points)])
             y, logits, vel, off = self._decode_with(z, z_fd, shared)
-            G = geometry.metric_from_fd(y[:n_fd], len(zt), zt.shape[1], tc.flat_eps)
+            y_g = y[:n_fd]
+            if tc.flat_heard > 0:  # the hits as heard in G too (TrainConfig.flat_heard)
+                y_g = with_heard(y_g, tc.heard_threshold, tc.heard_tau, tc.flat_heard)
+            G = geometry.metric_from_fd(y_g, len(zt), zt.shape[1], tc.flat_eps)
             G, c2 = G.double(), None
             if tc.flat_data_conformal:  # the data points' own scale (TrainConfig.flat_data_conformal)
                 scale = G.diagonal(dim1=-2, dim2=-1).mean(-1).detach()
