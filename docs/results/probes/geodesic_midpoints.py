@@ -16,13 +16,13 @@ import argparse
 
 import numpy as np
 import torch
+from _models import named_models
 
 from flatgroove.data import load_dataset
 from flatgroove.drums import N_DRUMS
 from flatgroove.evaluate import heard as H
 from flatgroove.evaluate import metrics as M
 from flatgroove.evaluate.study import fixed_pairs, heard_paths
-from flatgroove.model.checkpoint import load_model
 from flatgroove.model.decoding import parse_rule
 
 
@@ -57,11 +57,7 @@ def main() -> None:
     print(f"validation, {len(pairs)} lines, 17 points")
     print("| model | path | CV | bunching | changes a line | mid NN | mid density | length ÷ geodesic's | speed at the middle ÷ ends |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for spec in args.models:
-        name, _, rest = spec.partition("=")
-        path, _, rule = rest.partition("@")
-        model = load_model(path)
-        model.eval()
+    for name, model, rule in named_models(args.models):
         rule = parse_rule(rule) if rule else model.decoding
         z = torch.from_numpy(model.encode(x))
         za, zb = z[pairs[:, 0]], z[pairs[:, 1]]

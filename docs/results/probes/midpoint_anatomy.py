@@ -31,6 +31,7 @@ import itertools
 
 import numpy as np
 import torch
+from _models import named_models
 
 from flatgroove.data import load_dataset
 from flatgroove.drums import DRUMS, N_DRUMS
@@ -40,7 +41,6 @@ from flatgroove.evaluate.heard import (
     random_hybrid,
 )
 from flatgroove.evaluate.study import fixed_pairs, heard_paths
-from flatgroove.model.checkpoint import load_model
 from flatgroove.model.decoding import parse_rule
 
 
@@ -121,11 +121,7 @@ def main() -> None:
           "| halfway bound of the decoded ends | random halfway hybrid "
           "| drum-coherent halfway: random / best / from the midpoint | over the density-matched line | per drum (" + " ".join(DRUMS) + ") |")
     print("|---|---:|---|---:|---:|---:|---:|---|---:|---|")
-    for spec in args.models:
-        name, _, rest = spec.partition("=")
-        path, _, rule = rest.partition("@")
-        model = load_model(path)
-        model.eval()
+    for name, model, rule in named_models(args.models):
         r = anatomy(model, parse_rule(rule) if rule else model.decoding, x, train, pairs, args.bound_pairs,
                     real, real_nn, args.seed)
         print(f"| {name} | {r['mid NN']:g} | {r['flicker on / off'][0]:.1f} / {r['flicker on / off'][1]:.1f} | "

@@ -20,13 +20,13 @@ import argparse
 
 import numpy as np
 import torch
+from _models import named_models
 
 from flatgroove.data import load_dataset
 from flatgroove.drums import N_DRUMS
 from flatgroove.evaluate import heard as H
 from flatgroove.evaluate import metrics as M
 from flatgroove.evaluate.study import decoded_lines, fixed_pairs
-from flatgroove.model.checkpoint import load_model
 from flatgroove.presets import all_builtins
 
 
@@ -55,12 +55,8 @@ def main() -> None:
     t = np.linspace(0, 1, 17)[None, :, None]
     print("| model | rule | F1 | CV | bunching | changes a line | mid NN | mid density | rock fill |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
-    for spec in args.models:
-        name, _, rest = spec.partition("=")
-        path, _, th = rest.partition("@")
+    for name, model, th in named_models(args.models):
         th = float(th)
-        model = load_model(path)
-        model.eval()
         rho = float(np.median(np.linalg.norm(model.encode(xt[:4000]), axis=1)))
         zv = model.encode(xv)
         z = torch.from_numpy(zv)
