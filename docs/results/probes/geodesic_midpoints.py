@@ -7,7 +7,8 @@ straight lines between the same ends: the heard CV, bunching, changes per line, 
 midpoint's distance to the nearest training window and its density against the ends (goal 3),
 and how fast the line moves in y at its middle against its ends (median over lines of the mean
 |Δy| of the middle four steps ÷ that of the first two and last two: 1 on a geodesic, which keeps
-its speed).
+its speed), and how many cells sit within 0.05 of the rule's threshold at the ends and at the
+midpoint (where many do, a step of one length in y crosses more of them).
 
     python docs/results/probes/geodesic_midpoints.py --data ../shared/data/groove \\
         vae=src/flatgroove/presets/vae.pt@threshold:0.4 E55=src/flatgroove/presets/flat.pt
@@ -22,7 +23,7 @@ from flatgroove.data import load_dataset
 from flatgroove.drums import N_DRUMS
 from flatgroove.evaluate import heard as H
 from flatgroove.evaluate import metrics as M
-from flatgroove.evaluate.study import fixed_pairs, heard_paths
+from flatgroove.evaluate.study import decoded_lines, fixed_pairs
 from flatgroove.model.decoding import parse_rule
 
 
@@ -33,6 +34,14 @@ def middle_speed(model, path: torch.Tensor) -> float:
     step = (y[:, 1:] - y[:, :-1]).norm(dim=-1)  # (pairs, 16)
     outer = torch.cat([step[:, :2], step[:, -2:]], 1).mean(1)
     return float((step[:, 6:10].mean(1) / outer).median())
+
+
+def crowding(p: np.ndarray, rule) -> str:
+    """Mean cells within 0.05 of each cell's threshold at the ends → at the midpoint; p (pairs, 17, 32, 9)."""
+    if rule.kind == "count":
+        return "–"
+    near = (np.abs(p - rule.thresholds) < 0.05).sum((2, 3)).mean(0)
+    return f"{0.5 * (near[0] + near[-1]):.1f} → {near[len(near) // 2]:.1f}"
 
 
 def heard_row(hits, vel, train) -> str:
@@ -55,24 +64,26 @@ def main() -> None:
     train = train.reshape(len(train), -1).astype(np.int8)
     pairs = fixed_pairs(len(x), 600, 0)[: args.pairs]
     print(f"validation, {len(pairs)} lines, 17 points")
-    print("| model | path | CV | bunching | changes a line | mid NN | mid density | length ÷ geodesic's | speed at the middle ÷ ends |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | path | CV | bunching | changes a line | mid NN | mid density | length ÷ geodesic's | speed at the middle ÷ ends | cells near θ: ends → middle |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for name, model, rule in named_models(args.models):
         rule = parse_rule(rule) if rule else model.decoding
         z = torch.from_numpy(model.encode(x))
         za, zb = z[pairs[:, 0]], z[pairs[:, 1]]
         geo = M.geodesic_study(model.f, za, zb, n_points=17, steps=args.steps)
-        hits, vel = heard_paths(model, za, zb, 17, rule)
+        logits, vel, _ = decoded_lines(model, za, zb, 17)
+        p_line, vel = torch.sigmoid(logits).numpy(), vel.numpy()
+        hits = rule.hits(p_line)
         t = torch.linspace(0, 1, 17)[None, :, None]
         line = (1 - t) * za[:, None] + t * zb[:, None]
         gp = torch.as_tensor(geo["paths"], dtype=torch.float32)  # (pairs, 17, d)
         print(f"| {name} | straight line | {heard_row(hits, vel, train)} | {geo['ratio_median']:.3f} | "
-              f"{middle_speed(model, line):.2f} |", flush=True)
+              f"{middle_speed(model, line):.2f} | {crowding(p_line, rule)} |", flush=True)
         with torch.no_grad():
             p, v, _ = model.decode_arrays(gp.reshape(-1, gp.shape[-1]).numpy())
         shape = (len(pairs), 17, *p.shape[1:])
         print(f"| {name} | geodesic | {heard_row(rule.hits(p).reshape(shape), v.reshape(shape), train)} | 1 | "
-              f"{middle_speed(model, gp):.2f} |",
+              f"{middle_speed(model, gp):.2f} | {crowding(p.reshape(shape), rule)} |",
               flush=True)
 
 
