@@ -1234,6 +1234,7 @@ def test_with_heard_appends_the_hits_as_heard_and_adds_their_metric():
 
 
 def test_flat_heard_changes_the_stein_flatness_term_only_when_set(tmp_path):
+    """The trainer pulls the exact G back through with_heard when flat_heard > 0, and only then."""
     x = torch.from_numpy(np.random.default_rng(0).random((8, 32, 27)).astype(np.float32))
     x[..., :9] = (x[..., :9] < 0.2).float()
     base = {"epochs": 1, "batch_size": 8, "flat_loss": "stein", "flat_exact_points": 2,

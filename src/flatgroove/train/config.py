@@ -133,7 +133,8 @@ class TrainConfig:
     # threshold counts as it is heard. The design's y is flat at constant speed, and at constant
     # speed in y every model's geodesics sound their changes in bunches (CV 0.63, EXPERIMENTS
     # "What would a perfectly flat twin draw?"); what the ear hears evenly is a constant rate of
-    # threshold crossings. The evaluation's G stays the design's (goal 4)
+    # threshold crossings. The evaluation's G stays the design's (goal 4). Measured: it evens the
+    # crossings a little and costs the velocities (EXPERIMENTS E156–E159); off by default
     flat_heard: float = 0.0
     # the line terms' (LINE_TERMS) multiplier: 0 multiplies them by GECO's λ, as the flatness
     # term; > 0 by this fixed number, so that a λ risen to meet the reconstruction target buys
