@@ -74,8 +74,7 @@ def main() -> None:
         logits, vel, _ = decoded_lines(model, za, zb, 17)
         p_line, vel = torch.sigmoid(logits).numpy(), vel.numpy()
         hits = rule.hits(p_line)
-        t = torch.linspace(0, 1, 17)[None, :, None]
-        line = (1 - t) * za[:, None] + t * zb[:, None]
+        line = M._line(za, zb, 17)  # the points decoded_lines decodes
         gp = torch.as_tensor(geo["paths"], dtype=torch.float32)  # (pairs, 17, d)
         print(f"| {name} | straight line | {heard_row(hits, vel, train)} | {geo['ratio_median']:.3f} | "
               f"{middle_speed(model, line):.2f} | {crowding(p_line, rule)} |", flush=True)

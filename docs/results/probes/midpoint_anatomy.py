@@ -43,16 +43,18 @@ from flatgroove.evaluate.heard import (
 from flatgroove.evaluate.study import fixed_pairs, heard_paths
 from flatgroove.model.decoding import parse_rule
 
+# every subset of the drums, as a mask: which drums a drum-coherent hybrid takes from b
+SUBSETS = np.array(list(itertools.product([0, 1], repeat=N_DRUMS)), dtype=bool)
+
 
 def drum_coherent(a: np.ndarray, b: np.ndarray, m: np.ndarray, train: np.ndarray, rng) -> tuple:
     """(random, best) distance to the data of drum-coherent halfway hybrids of a and b, and the
     distance from m to the nearest of them; a, b, m (32, N_DRUMS) binary."""
-    subsets = np.array(list(itertools.product([0, 1], repeat=N_DRUMS)), dtype=bool)
     diff = (a != b).sum(0)
-    share = (subsets * diff).sum(1) / max(diff.sum(), 1)
+    share = (SUBSETS * diff).sum(1) / max(diff.sum(), 1)
     off = np.abs(share - 0.5)
     ok = off <= 0.2 if (off <= 0.2).any() else off == off.min()
-    cand = np.where(subsets[ok][:, None, :], b[None], a[None]).reshape(ok.sum(), -1)
+    cand = np.where(SUBSETS[ok][:, None, :], b[None], a[None]).reshape(ok.sum(), -1)
     d = nearest_hamming(cand, train)
     return d[rng.integers(ok.sum())], d.min(), (cand != m.reshape(1, -1)).sum(1).min()
 

@@ -52,7 +52,7 @@ def main() -> None:
     real = (xv[..., :N_DRUMS] > 0.5).numpy()
     pairs = fixed_pairs(len(xv), args.pairs, 0)
     gs = all_builtins()
-    t = np.linspace(0, 1, 17)[None, :, None]
+    fill = list(gs).index("rock_fill")
     print("| model | rule | F1 | CV | bunching | changes a line | mid NN | mid density | rock fill |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for name, model, th in named_models(args.models):
@@ -62,7 +62,7 @@ def main() -> None:
         z = torch.from_numpy(zv)
         logits, vel, _ = decoded_lines(model, z[pairs[:, 0]], z[pairs[:, 1]], 17)
         p_line, v_line = torch.sigmoid(logits).numpy(), vel.numpy()
-        z_line = (1 - t) * zv[pairs[:, 0]][:, None] + t * zv[pairs[:, 1]][:, None]
+        z_line = M._line(z[pairs[:, 0]], z[pairs[:, 1]], 17).numpy()  # the points decoded_lines decodes
         r_line = np.linalg.norm(z_line, axis=-1) / rho  # (pairs, 17)
         r_rec = np.linalg.norm(zv, axis=1) / rho
         p_rec, _, _ = model.decode_arrays(zv)
@@ -79,7 +79,6 @@ def main() -> None:
             ev = H.path_evenness(hits, v_line)
             mid = H.midpoint_figures(hits, train)
             f1 = M.hit_metrics(real, (p_rec >= thresholds(r_rec)).astype(np.float32))["f1"]
-            fill = list(gs).index("rock_fill")
             fill_f1 = M.hit_metrics(gs["rock_fill"].hits, (p_bi[fill] >= thresholds(r_bi[fill])).astype(np.float32))["f1"]
             print(f"| {name} | θ {th:g}, {label} | {f1:.3f} | {ev['hit_cv']:.3f} | {ev['hit_bunching']:.3f} | "
                   f"{ev['changes_per_pair']:.1f} | {mid['mid_nn_hamming']:g} | {mid['mid_density_ratio']:.2f} | {fill_f1:.3f} |",
