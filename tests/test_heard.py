@@ -959,6 +959,8 @@ def test_the_cpu_experiment_configs_load():
         assert tc.heard_per_drum == ("_perdrum" in f.name), f.name  # E133: the heard term within each drum
         assert tc.line_lambda == _named(f.name, "llam", 0.0), f.name  # E152: the line terms outside λ
         assert tc.flat_heard == _named(f.name, "gheard", 0.0), f.name  # E156: G through the hits as heard
+        assert tc.flat_fisher == _named(f.name, "gfisher", 0.0), f.name  # E160: the hits' Fisher metric in G
+        assert tc.code_fill_weight == _named(f.name, "cfill", 0.0), f.name  # E161: midpoints into the codes
 
 
 def test_the_gpu_sweep_configs_load():
@@ -1254,3 +1256,103 @@ def test_flat_heard_changes_the_stein_flatness_term_only_when_set(tmp_path):
     assert math.isfinite(heard) and abs(heard - plain) > 1e-4 * abs(plain)
     assert TrainConfig(flat_heard=-1.0).problems() == ["flat_heard must be >= 0, got -1.0"]
     assert TrainConfig(flat_heard=1.0, flat_loss="frobenius").problems() == ['flat_heard needs flat_loss = "stein"']
+
+
+def test_with_fisher_appends_the_hits_fisher_angle_whose_metric_is_their_fisher_information():
+    """flat_fisher's geometry (E160): y with weight·2·arcsin √p per cell appended; the metric
+    pulled back through the appended columns is the hits' Fisher information, Jₗᵀ diag(p(1 − p)) Jₗ
+    in the logits (checked against autograd's exact Jacobian), and G = G_y + weight²·that."""
+    from flatgroove.model.decoder import with_fisher
+
+    torch.manual_seed(0)
+    m = GrooveVAE(ModelConfig(variant="flat", **TINY)).eval()
+    d = TINY["latent_dim"]
+    z = torch.randn(2, d, dtype=torch.float64)
+    m = m.double()
+    with torch.no_grad():
+        y = m.f(z)
+        yf = with_fisher(y, 3.0)
+    assert yf.shape == (2, y.shape[1] + 32 * 9) and torch.equal(yf[:, : y.shape[1]], y)
+    p = y.view(2, 32, 27)[..., :9].flatten(1)
+    assert torch.allclose(yf[:, y.shape[1]:], 6.0 * torch.asin(p.sqrt()))
+    zf = geometry.basis_fd_inputs(z, 1e-4)
+    with torch.no_grad():
+        yy = m.f(zf)
+        full = with_fisher(yy, 3.0)
+    G, Gy = (geometry.metric_from_fd(v, 2, d, 1e-4) for v in (full, yy))
+    Gf = geometry.metric_from_fd(full[:, yy.shape[1]:] / 3.0, 2, d, 1e-4)
+    assert torch.allclose(G, Gy + 9.0 * Gf, rtol=1e-6, atol=1e-9)
+    for i in range(2):  # the Fisher metric from the logits' exact Jacobian
+        jl = torch.autograd.functional.jacobian(lambda v: m.decoder(v[None])[0].flatten(), z[i])
+        pi = torch.sigmoid(m.decoder(z[i][None])[0].flatten()).detach()
+        want = jl.T @ ((pi * (1 - pi))[:, None] * jl)
+        assert torch.allclose(Gf[i], want, rtol=1e-4, atol=1e-8), (Gf[i] - want).abs().max()
+    assert not torch.allclose(Gf, Gy[..., :, :], rtol=0.1)  # not the design's G under another name
+
+
+def test_flat_fisher_changes_the_stein_flatness_term_only_when_set(tmp_path):
+    """The trainer pulls the exact G back through with_fisher when flat_fisher > 0, and only then."""
+    x = torch.from_numpy(np.random.default_rng(0).random((8, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.2).float()
+    base = {"epochs": 1, "batch_size": 8, "flat_loss": "stein", "flat_exact_points": 2,
+            "flat_warmup_epochs": 0, "flat_ramp_epochs": 0, "val_heard_pairs": 0}
+
+    def flat_term(**kw):
+        torch.manual_seed(0)
+        tr = Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**base, **kw), x, x,
+                     tmp_path / str(kw), progress=False)
+        tr.model.eval()
+        tr.step = 1
+        torch.manual_seed(1)
+        return float(tr.objective(x)["flat"].detach())
+
+    plain, again, fisher = flat_term(), flat_term(flat_fisher=0.0), flat_term(flat_fisher=1.0)
+    assert plain == pytest.approx(again, rel=1e-6)
+    assert math.isfinite(fisher) and abs(fisher - plain) > 1e-4 * abs(plain)
+    assert TrainConfig(flat_fisher=-1.0).problems() == ["flat_fisher must be >= 0, got -1.0"]
+    assert TrainConfig(flat_fisher=1.0, flat_loss="frobenius").problems() == ['flat_fisher needs flat_loss = "stein"']
+
+
+def test_midpoint_hole_ratio_reads_holes_between_codes_and_its_gradient_fills_them():
+    """prior.midpoint_hole_ratio (E161): near 1 or below for codes that fill a ball, well above
+    for two tight clusters (every cross pair's midpoint in the gap between them); scale-free;
+    and a gradient step on it brings the clustered codes' ratio down."""
+    from flatgroove.model.prior import midpoint_hole_ratio
+
+    g = torch.Generator().manual_seed(0)
+    ball = torch.randn(64, 4, generator=g)
+    clusters = 0.1 * torch.randn(64, 4, generator=g)
+    clusters[:32, 0] += 5.0
+    r_ball = float(midpoint_hole_ratio(ball, torch.Generator().manual_seed(1)))
+    r_cl = float(midpoint_hole_ratio(clusters, torch.Generator().manual_seed(1)))
+    assert r_ball < 1.2 and r_cl > 5 * r_ball, (r_ball, r_cl)
+    assert float(midpoint_hole_ratio(7.0 * ball, torch.Generator().manual_seed(1))) == pytest.approx(r_ball, rel=1e-5)
+    z = clusters.clone().requires_grad_(True)
+    opt = torch.optim.SGD([z], lr=0.05)
+    for k in range(20):
+        opt.zero_grad()
+        midpoint_hole_ratio(z, torch.Generator().manual_seed(k)).backward()
+        opt.step()
+    assert float(midpoint_hole_ratio(z.detach(), torch.Generator().manual_seed(1))) < 0.8 * r_cl
+    with pytest.raises(ValueError, match="at least 3"):
+        midpoint_hole_ratio(torch.zeros(2, 4))
+
+
+def test_code_fill_weight_adds_the_hole_ratio_to_the_loss_only_when_set(tmp_path):
+    x = torch.from_numpy(np.random.default_rng(0).random((8, 32, 27)).astype(np.float32))
+    x[..., :9] = (x[..., :9] < 0.2).float()
+    base = {"epochs": 1, "batch_size": 8, "val_heard_pairs": 0, "flat_warmup_epochs": 5}
+
+    def run(**kw):
+        torch.manual_seed(0)
+        tr = Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**base, **kw), x, x,
+                     tmp_path / str(kw), progress=False)
+        tr.model.eval()
+        torch.manual_seed(1)
+        return tr.objective(x)
+
+    plain, fill = run(), run(code_fill_weight=3.0)
+    assert "code_fill" not in plain and float(fill["code_fill"].detach()) > 0
+    assert float(fill["loss"]) == pytest.approx(float(plain["loss"]) + 3.0 * float(fill["code_fill"]), rel=1e-5)
+    assert TrainConfig(code_fill_weight=-1.0).problems() == ["code_fill_weight must be >= 0, got -1.0"]
+    assert TrainConfig(code_fill_weight=1.0, batch_size=2).problems() == ["code_fill_weight needs batches of at least 3"]

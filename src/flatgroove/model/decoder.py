@@ -45,3 +45,13 @@ def with_heard(y: torch.Tensor, threshold: float, tau: float, weight: float) -> 
     where p crosses the decoding threshold (TrainConfig.flat_heard)."""
     p = y.view(len(y), -1, 3 * N_DRUMS)[..., :N_DRUMS]
     return torch.cat([y, weight * torch.sigmoid((p - threshold) / tau).flatten(1)], dim=1)
+
+
+def with_fisher(y: torch.Tensor, weight: float) -> torch.Tensor:
+    """y (B, 864) from geometry_output with weight·2·arcsin √p per cell appended (B, 864 + 288):
+    a metric pulled back through it adds weight² × the hits' Fisher information metric,
+    Jₗᵀ diag(p(1 − p)) Jₗ in the logits ℓ (TrainConfig.flat_fisher). Equal steps in it are equal
+    steps in how well the hits' Bernoulli laws can be told apart, a cell near 0 or 1 counting
+    more than it does in p."""
+    p = y.view(len(y), -1, 3 * N_DRUMS)[..., :N_DRUMS]
+    return torch.cat([y, weight * 2 * torch.asin(p.clamp(0, 1).sqrt()).flatten(1)], dim=1)

@@ -136,6 +136,18 @@ class TrainConfig:
     # threshold crossings. The evaluation's G stays the design's (goal 4). Measured: it evens the
     # crossings a little and costs the velocities (EXPERIMENTS E156–E159); off by default
     flat_heard: float = 0.0
+    # With flat_loss "stein": > 0 appends flat_fisher·2·arcsin √p per cell to y, so the exact G
+    # adds flat_fisher² × the hits' Fisher information metric (the issue's "pull-back of the hit
+    # likelihood's Fisher metric"): a logit's change counts by √(p(1 − p)), not p(1 − p), so a
+    # cell's wandering near 0 or 1 is seen. The evaluation's G stays the design's (goal 4); off
+    # by default (EXPERIMENTS E160–E161)
+    flat_fisher: float = 0.0
+    # > 0 adds code_fill_weight × prior.midpoint_hole_ratio of the batch's encodings to the loss
+    # (beside the KL, not multiplied by λ): the midpoints of pairs of codes drawn into the codes'
+    # cloud. The shipped flat model's lines cross holes of it (its midpoints lie 1.34× as far from
+    # every training code as held-out grooves' codes do; the vae's 0.98×), and a midpoint near the
+    # codes decodes near the data (EXPERIMENTS, session 29). Single-process runs only; off by default
+    code_fill_weight: float = 0.0
     # the line terms' (LINE_TERMS) multiplier: 0 multiplies them by GECO's λ, as the flatness
     # term; > 0 by this fixed number, so that a λ risen to meet the reconstruction target buys
     # reconstruction back from them too (inside λ it cannot: EXPERIMENTS E97, E148)
@@ -224,7 +236,7 @@ class TrainConfig:
             out.append(f"time_budget_min must be >= 0, got {self.time_budget_min}")
         # the loss settings' ranges and the combinations that would be ignored or crash later
         for name in ("weight_decay", "hit_weight", "off_weight", "vel_weight", "focal_weight",
-                     "focal_gamma", "style_balance", "line_lambda", "flat_heard", *(f"{k}_weight" for k in LINE_TERMS)):
+                     "focal_gamma", "style_balance", "line_lambda", "flat_heard", "flat_fisher", "code_fill_weight", *(f"{k}_weight" for k in LINE_TERMS)):
             if getattr(self, name) < 0:
                 out.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.fill_weight <= 0:
@@ -242,6 +254,10 @@ class TrainConfig:
             out.append("flat_spare_fills needs flat_loss = \"stein\"")
         if self.flat_heard > 0 and self.flat_loss != "stein":
             out.append("flat_heard needs flat_loss = \"stein\"")
+        if self.code_fill_weight > 0 and self.batch_size < 3:
+            out.append("code_fill_weight needs batches of at least 3")
+        if self.flat_fisher > 0 and self.flat_loss != "stein":
+            out.append("flat_fisher needs flat_loss = \"stein\"")
         if self.drum_weights_fills_only and all(w == 1 for w in self.drum_weights.values()):
             out.append("drum_weights_fills_only needs drum_weights")
         if self.vel_weight_off_fills and self.vel_weight == 1:

@@ -31,9 +31,9 @@ from flatgroove.model.checkpoint import (
     save_checkpoint,
 )
 from flatgroove.model.config import ModelConfig
-from flatgroove.model.decoder import geometry_output, with_heard
+from flatgroove.model.decoder import geometry_output, with_fisher, with_heard
 from flatgroove.model.decoding import DecodingRule, parse_rule
-from flatgroove.model.prior import LOGVAR_MAX
+from flatgroove.model.prior import LOGVAR_MAX, midpoint_hole_ratio
 from flatgroove.model.vae import GrooveVAE
 from flatgroove.train import distributed as D
 from flatgroove.train.config import TrainConfig
@@ -490,6 +490,8 @@ class Trainer:
             y_g = y[:n_fd]
             if tc.flat_heard > 0:  # the hits as heard in G too (TrainConfig.flat_heard)
                 y_g = with_heard(y_g, tc.heard_threshold, tc.heard_tau, tc.flat_heard)
+            if tc.flat_fisher > 0:  # the hits' Fisher metric in G too (TrainConfig.flat_fisher)
+                y_g = with_fisher(y_g, tc.flat_fisher)
             G = geometry.metric_from_fd(y_g, len(zt), zt.shape[1], tc.flat_eps)
             G, c2 = G.double(), None
             if tc.flat_data_conformal:  # the data points' own scale (TrainConfig.flat_data_conformal)
@@ -578,6 +580,11 @@ class Trainer:
         else:
             lam = self.geco.lam
             loss = out["kl"] + lam * recon_w
+            if tc.code_fill_weight > 0:  # the lines' midpoints drawn into the codes' cloud
+                if shared:
+                    raise TrainError("code_fill_weight is for single-process runs (it reads the whole batch's codes)")
+                out["code_fill"] = midpoint_hole_ratio(mu)
+                loss = loss + tc.code_fill_weight * out["code_fill"]
             if flat_on:
                 if not fd and tc.flat_loss != "stein":
                     zt = geometry.mixup(mu_all.detach(), tc.flat_points, tc.flat_eta)
