@@ -1353,6 +1353,6 @@ def test_code_fill_weight_adds_the_hole_ratio_to_the_loss_only_when_set(tmp_path
 
     plain, fill = run(), run(code_fill_weight=3.0)
     assert "code_fill" not in plain and float(fill["code_fill"].detach()) > 0
-    assert float(fill["loss"]) == pytest.approx(float(plain["loss"]) + 3.0 * float(fill["code_fill"]), rel=1e-5)
+    assert float(fill["loss"].detach()) == pytest.approx(float(plain["loss"].detach()) + 3.0 * float(fill["code_fill"].detach()), rel=1e-5)
     assert TrainConfig(code_fill_weight=-1.0).problems() == ["code_fill_weight must be >= 0, got -1.0"]
     assert TrainConfig(code_fill_weight=1.0, batch_size=2).problems() == ["code_fill_weight needs batches of at least 3"]

@@ -140,13 +140,16 @@ class TrainConfig:
     # adds flat_fisher² × the hits' Fisher information metric (the issue's "pull-back of the hit
     # likelihood's Fisher metric"): a logit's change counts by √(p(1 − p)), not p(1 − p), so a
     # cell's wandering near 0 or 1 is seen. The evaluation's G stays the design's (goal 4); off
-    # by default (EXPERIMENTS E160–E161)
+    # by default. Measured (E160): E55's decoder is nearly flat in it already (cond 9.0); flattened
+    # in it, the design's flatness at the data and the heard CV go out
     flat_fisher: float = 0.0
     # > 0 adds code_fill_weight × prior.midpoint_hole_ratio of the batch's encodings to the loss
     # (beside the KL, not multiplied by λ): the midpoints of pairs of codes drawn into the codes'
     # cloud. The shipped flat model's lines cross holes of it (its midpoints lie 1.34× as far from
     # every training code as held-out grooves' codes do; the vae's 0.98×), and a midpoint near the
-    # codes decodes near the data (EXPERIMENTS, session 29). Single-process runs only; off by default
+    # codes decodes near the data (EXPERIMENTS, session 29). Measured (E161–E165): at 512–2048 the
+    # cloud fills (1.34 → 1.03) and the midpoints follow (18 → 15 cells), the flatness holds and the
+    # grooves pay (F1 −0.018, up to six built-ins). Single-process runs only; off by default
     code_fill_weight: float = 0.0
     # the line terms' (LINE_TERMS) multiplier: 0 multiplies them by GECO's λ, as the flatness
     # term; > 0 by this fixed number, so that a λ risen to meet the reconstruction target buys
