@@ -1235,29 +1235,6 @@ def test_with_heard_appends_the_hits_as_heard_and_adds_their_metric():
     assert (torch.linalg.eigvalsh(Gh.double()) > -1e-9).all() and Gh.abs().sum() > 0
 
 
-def test_flat_heard_changes_the_stein_flatness_term_only_when_set(tmp_path):
-    """The trainer pulls the exact G back through with_heard when flat_heard > 0, and only then."""
-    x = torch.from_numpy(np.random.default_rng(0).random((8, 32, 27)).astype(np.float32))
-    x[..., :9] = (x[..., :9] < 0.2).float()
-    base = {"epochs": 1, "batch_size": 8, "flat_loss": "stein", "flat_exact_points": 2,
-            "flat_warmup_epochs": 0, "flat_ramp_epochs": 0, "val_heard_pairs": 0}
-
-    def flat_term(**kw):
-        torch.manual_seed(0)
-        tr = Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**base, **kw), x, x,
-                     tmp_path / str(kw), progress=False)
-        tr.model.eval()
-        tr.step = 1
-        torch.manual_seed(1)
-        return float(tr.objective(x)["flat"].detach())
-
-    plain, again, heard = flat_term(), flat_term(flat_heard=0.0), flat_term(flat_heard=1.0)
-    assert plain == pytest.approx(again, rel=1e-6)
-    assert math.isfinite(heard) and abs(heard - plain) > 1e-4 * abs(plain)
-    assert TrainConfig(flat_heard=-1.0).problems() == ["flat_heard must be >= 0, got -1.0"]
-    assert TrainConfig(flat_heard=1.0, flat_loss="frobenius").problems() == ['flat_heard needs flat_loss = "stein"']
-
-
 def test_with_fisher_appends_the_hits_fisher_angle_whose_metric_is_their_fisher_information():
     """flat_fisher's geometry (E160): y with weight·2·arcsin √p per cell appended; the metric
     pulled back through the appended columns is the hits' Fisher information, Jₗᵀ diag(p(1 − p)) Jₗ
@@ -1290,8 +1267,10 @@ def test_with_fisher_appends_the_hits_fisher_angle_whose_metric_is_their_fisher_
     assert not torch.allclose(Gf, Gy[..., :, :], rtol=0.1)  # not the design's G under another name
 
 
-def test_flat_fisher_changes_the_stein_flatness_term_only_when_set(tmp_path):
-    """The trainer pulls the exact G back through with_fisher when flat_fisher > 0, and only then."""
+@pytest.mark.parametrize("setting", ["flat_heard", "flat_fisher"])
+def test_a_flat_output_setting_changes_the_stein_flatness_term_only_when_set(tmp_path, setting):
+    """The trainer pulls the exact G back through with_heard (flat_heard > 0, E156) or
+    with_fisher (flat_fisher > 0, E160), and only then; each refused below 0 or off Stein's loss."""
     x = torch.from_numpy(np.random.default_rng(0).random((8, 32, 27)).astype(np.float32))
     x[..., :9] = (x[..., :9] < 0.2).float()
     base = {"epochs": 1, "batch_size": 8, "flat_loss": "stein", "flat_exact_points": 2,
@@ -1306,11 +1285,11 @@ def test_flat_fisher_changes_the_stein_flatness_term_only_when_set(tmp_path):
         torch.manual_seed(1)
         return float(tr.objective(x)["flat"].detach())
 
-    plain, again, fisher = flat_term(), flat_term(flat_fisher=0.0), flat_term(flat_fisher=1.0)
+    plain, again, on = flat_term(), flat_term(**{setting: 0.0}), flat_term(**{setting: 1.0})
     assert plain == pytest.approx(again, rel=1e-6)
-    assert math.isfinite(fisher) and abs(fisher - plain) > 1e-4 * abs(plain)
-    assert TrainConfig(flat_fisher=-1.0).problems() == ["flat_fisher must be >= 0, got -1.0"]
-    assert TrainConfig(flat_fisher=1.0, flat_loss="frobenius").problems() == ['flat_fisher needs flat_loss = "stein"']
+    assert math.isfinite(on) and abs(on - plain) > 1e-4 * abs(plain)
+    assert TrainConfig(**{setting: -1.0}).problems() == [f"{setting} must be >= 0, got -1.0"]
+    assert TrainConfig(**{setting: 1.0}, flat_loss="frobenius").problems() == [f'{setting} needs flat_loss = "stein"']
 
 
 def test_midpoint_hole_ratio_reads_holes_between_codes_and_its_gradient_fills_them():

@@ -17,17 +17,12 @@ decoder. For each model, on the evaluation's lines (`study.fixed_pairs`, 600, se
     python docs/results/probes/midpoint_latent.py --data ../shared/data/groove \\
         E55=src/flatgroove/presets/flat.pt@0.35 vae=src/flatgroove/presets/vae.pt@0.4
 """
-import argparse
-
 import numpy as np
 import torch
-from _models import named_models
+from _models import look_inputs, look_parser, named_models
 
-from flatgroove.data import load_dataset
-from flatgroove.drums import N_DRUMS
 from flatgroove.evaluate import heard as H
 from flatgroove.evaluate import metrics as M
-from flatgroove.evaluate.study import fixed_pairs
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -54,16 +49,10 @@ def nearest(q: torch.Tensor, bank: torch.Tensor) -> tuple[np.ndarray, np.ndarray
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--pairs", type=int, default=600)
-    ap.add_argument("models", nargs="+", help="NAME=CHECKPOINT@THETA")
+    ap = look_parser(__doc__)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    xv = load_dataset(args.data, split="validation", progress=False).tensors()
-    xt = load_dataset(args.data, split="train", progress=False).tensors()
-    train = (xt[..., :N_DRUMS] > 0.5).numpy().reshape(len(xt), -1).astype(np.int8)
-    pairs = fixed_pairs(len(xv), args.pairs, 0)
+    xv, xt, train, _, pairs = look_inputs(args.data, args.pairs)
     rng = np.random.default_rng(0)
     print("| model | real (median, latent) | midpoint ÷ real | t = 0.25 ÷ real | Gaussian draw ÷ real | "
           "mid heard NN | mid heard to its nearest encoding's groove | decoded validation heard NN | "

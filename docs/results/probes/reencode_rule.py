@@ -15,17 +15,14 @@ distance to the nearest training window and its density against the ends, the ro
     python docs/results/probes/reencode_rule.py --data ../shared/data/groove \\
         E55=src/flatgroove/presets/flat.pt@0.35 vae=src/flatgroove/presets/vae.pt@0.4
 """
-import argparse
-
 import numpy as np
 import torch
-from _models import named_models
+from _models import look_inputs, look_parser, named_models
 
-from flatgroove.data import load_dataset
 from flatgroove.drums import N_DRUMS
 from flatgroove.evaluate import heard as H
 from flatgroove.evaluate import metrics as M
-from flatgroove.evaluate.study import decoded_lines, fixed_pairs
+from flatgroove.evaluate.study import decoded_lines
 from flatgroove.presets import all_builtins
 
 
@@ -38,19 +35,11 @@ def reencoded(model, p, v, o, th, soft):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--pairs", type=int, default=600)
+    ap = look_parser(__doc__)
     ap.add_argument("--gammas", default="0,0.25,0.5,0.75,1", help="γ values, the re-encoded share")
-    ap.add_argument("models", nargs="+", help="NAME=CHECKPOINT@THETA")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    xv = load_dataset(args.data, split="validation", progress=False).tensors()
-    xt = load_dataset(args.data, split="train", progress=False).tensors()
-    tr = (xt[..., :N_DRUMS] > 0.5).numpy()
-    train = tr.reshape(len(tr), -1).astype(np.int8)
-    real = (xv[..., :N_DRUMS] > 0.5).numpy()
-    pairs = fixed_pairs(len(xv), args.pairs, 0)
+    xv, _, train, real, pairs = look_inputs(args.data, args.pairs)
     fill = all_builtins()["rock_fill"]
     print("| model | rule | F1 | CV | bunching | changes a line | mid NN | mid density | rock fill |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
