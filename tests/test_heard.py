@@ -1335,3 +1335,8 @@ def test_code_fill_weight_adds_the_hole_ratio_to_the_loss_only_when_set(tmp_path
     assert float(fill["loss"].detach()) == pytest.approx(float(plain["loss"].detach()) + 3.0 * float(fill["code_fill"].detach()), rel=1e-5)
     assert TrainConfig(code_fill_weight=-1.0).problems() == ["code_fill_weight must be >= 0, got -1.0"]
     assert TrainConfig(code_fill_weight=1.0, batch_size=2).problems() == ["code_fill_weight needs batches of at least 3"]
+    from flatgroove.train.distributed import DistContext
+
+    with pytest.raises(TrainError, match="single-process"):  # one rank sees only its share of codes
+        Trainer(ModelConfig(variant="flat", **TINY), TrainConfig(**base, code_fill_weight=1.0), x, x,
+                tmp_path / "ddp", progress=False, dist=DistContext(rank=0, world=2))

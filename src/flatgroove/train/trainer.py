@@ -216,6 +216,8 @@ class Trainer:
         self.data_info = data_info or {}
         self.progress = progress
         self.dist = dist or D.SINGLE
+        if tc.code_fill_weight > 0 and self.dist.enabled:  # it reads the whole batch's codes at once
+            raise TrainError("code_fill_weight is for single-process runs; leave it at 0 with --nproc")
         self._ddp: torch.nn.Module | None = None
         self._val_counts = (0, 0, 0)
         self.warnings: list[str] = []
@@ -581,8 +583,6 @@ class Trainer:
             lam = self.geco.lam
             loss = out["kl"] + lam * recon_w
             if tc.code_fill_weight > 0:  # the lines' midpoints drawn into the codes' cloud
-                if shared:
-                    raise TrainError("code_fill_weight is for single-process runs (it reads the whole batch's codes)")
                 out["code_fill"] = midpoint_hole_ratio(mu)
                 loss = loss + tc.code_fill_weight * out["code_fill"]
             if flat_on:
