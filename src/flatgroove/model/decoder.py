@@ -39,11 +39,16 @@ def geometry_output(logits: torch.Tensor, vel: torch.Tensor, off: torch.Tensor) 
     return torch.cat([p, p * vel, p * off], dim=-1).flatten(1)
 
 
+def _hit_probs(y: torch.Tensor) -> torch.Tensor:
+    """The hit probabilities p (B, 32, 9) inside geometry_output's y (B, 864)."""
+    return y.view(len(y), -1, 3 * N_DRUMS)[..., :N_DRUMS]
+
+
 def with_heard(y: torch.Tensor, threshold: float, tau: float, weight: float) -> torch.Tensor:
     """y (B, 864) from geometry_output with weight·σ((p − threshold)/tau) per cell appended
     (B, 864 + 288): a metric pulled back through it counts a hit's change as it is heard, most
     where p crosses the decoding threshold (TrainConfig.flat_heard)."""
-    p = y.view(len(y), -1, 3 * N_DRUMS)[..., :N_DRUMS]
+    p = _hit_probs(y)
     return torch.cat([y, weight * torch.sigmoid((p - threshold) / tau).flatten(1)], dim=1)
 
 
@@ -53,5 +58,5 @@ def with_fisher(y: torch.Tensor, weight: float) -> torch.Tensor:
     Jₗᵀ diag(p(1 − p)) Jₗ in the logits ℓ (TrainConfig.flat_fisher). Equal steps in it are equal
     steps in how well the hits' Bernoulli laws can be told apart, a cell near 0 or 1 counting
     more than it does in p."""
-    p = y.view(len(y), -1, 3 * N_DRUMS)[..., :N_DRUMS]
+    p = _hit_probs(y)
     return torch.cat([y, weight * 2 * torch.asin(p.clamp(0, 1).sqrt()).flatten(1)], dim=1)

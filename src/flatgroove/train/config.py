@@ -253,14 +253,11 @@ class TrainConfig:
             out.append(f"drum_weights: unknown drums {unknown}; the drums are {', '.join(DRUMS)}")
         if any(not w >= 0 for w in self.drum_weights.values()):
             out.append(f"drum_weights must be >= 0, got {self.drum_weights}")
-        if self.flat_spare_fills and self.flat_loss != "stein":
-            out.append("flat_spare_fills needs flat_loss = \"stein\"")
-        if self.flat_heard > 0 and self.flat_loss != "stein":
-            out.append("flat_heard needs flat_loss = \"stein\"")
+        for name in ("flat_spare_fills", "flat_heard", "flat_fisher"):  # settings of the exact-G term
+            if getattr(self, name) > 0 and self.flat_loss != "stein":
+                out.append(f"{name} needs flat_loss = \"stein\"")
         if self.code_fill_weight > 0 and self.batch_size < 3:
             out.append("code_fill_weight needs batches of at least 3")
-        if self.flat_fisher > 0 and self.flat_loss != "stein":
-            out.append("flat_fisher needs flat_loss = \"stein\"")
         if self.drum_weights_fills_only and all(w == 1 for w in self.drum_weights.values()):
             out.append("drum_weights_fills_only needs drum_weights")
         if self.vel_weight_off_fills and self.vel_weight == 1:
